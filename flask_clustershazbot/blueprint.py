@@ -1,0 +1,57 @@
+"""The Flask blueprint: HTTP in and out around :class:`RequestHandlers`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from .errors import ClientError
+from .handlers import RequestHandlers
+from .wire import dumps
+
+__all__ = ["create_blueprint"]
+
+
+def _json(data: object, status: int = 200) -> Response:
+    return current_app.response_class(dumps(data), status=status, mimetype="application/json")
+
+
+def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
+    bp = Blueprint("shazbot", __name__, url_prefix=url_prefix)
+    limit = handlers.config.max_content_length
+
+    def body() -> bytes:
+        # Never read more than one byte past the limit, whatever the client says.
+        return request.stream.read(limit + 1)
+
+    def authorization() -> str | None:
+        return request.headers.get("Authorization")
+
+    @bp.post("/gossip")
+    def gossip() -> Response:
+        return _json(handlers.gossip_request(authorization(), body(), request.remote_addr or "a peer"))
+
+    @bp.get("/list")
+    def server_list() -> Response:
+        return _json(handlers.list_request(authorization()))
+
+    @bp.post("/control")
+    def control() -> Response:
+        return _json(handlers.control_request(authorization(), body()))
+
+    @bp.errorhandler(ClientError)
+    def client_error(error: ClientError) -> Response:
+        return _json(error.to_json(), error.status)
+
+    @bp.app_errorhandler(MethodNotAllowed)
+    def method_not_allowed(error: MethodNotAllowed) -> Response | MethodNotAllowed:
+        # Routing fails before a blueprint is chosen, so this handler is
+        # app-wide; it answers JSON only under our prefix.
+        if not request.path.startswith(url_prefix.rstrip("/") + "/"):
+            return error
+        response = _json({"error": f"Method {request.method} is not allowed here."}, 405)
+        response.headers["Allow"] = ", ".join(error.valid_methods or [])
+        return response
+
+    return bp
+

@@ -1,0 +1,127 @@
+"""``flask shazbot ...``: look at and steer a running server over HTTP.
+
+The commands talk to the server at SHAZBOT_BASE_URL (or ``--url``); they never
+start a gossip loop or join the cluster themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+import requests
+from flask import current_app
+from flask.cli import AppGroup
+
+from .auth import bearer
+from .errors import InvalidMessage
+from .urls import InvalidBaseUrl, endpoint_url, normalize_base_url
+from .wire import load_server_list, parse_json
+
+__all__ = ["shazbot_cli", "format_age"]
+
+shazbot_cli = AppGroup("shazbot", help="Cluster membership of this server (Flask-ClusterShazbot).")
+
+url_option = click.option(
+    "--url", default=None, help="Base URL of the server to ask (default: SHAZBOT_BASE_URL)."
+)
+
+
+def _extension() -> Any:
+    return current_app.extensions["shazbot"]
+
+
+def _target(url: str | None) -> str:
+    if url is None:
+        return str(_extension().config.base_url)
+    try:
+        return normalize_base_url(url)
+    except InvalidBaseUrl as exc:
+        raise click.ClickException(f"--url {exc}") from None
+
+
+def _call(method: str, base_url: str, name: str, payload: Any = None) -> requests.Response:
+    config = _extension().config
+    url = endpoint_url(base_url, config.url_prefix, name)
+    try:
+        response = requests.request(
+            method,
+            url,
+            json=payload,
+            headers={"Authorization": bearer(config.control_secret)},
+            timeout=(3.0, config.request_timeout),
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {base_url} ({type(exc).__name__})") from None
+    if response.status_code == 401:
+        raise click.ClickException(f"{base_url} refused our control secret (HTTP 401)")
+    if response.status_code != 200:
+        raise click.ClickException(f"{base_url} answered HTTP {response.status_code}")
+    return response
+
+
+def format_age(ms: int) -> str:
+    seconds = max(ms, 0) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@shazbot_cli.command("status")
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON.")
+def status(url: str | None, as_json: bool) -> None:
+    """Show the cluster as the running server sees it."""
+    base_url = _target(url)
+    response = _call("GET", base_url, "list")
+    try:
+        data = parse_json(response.content)
+        entries = load_server_list(data)
+    except InvalidMessage:
+        raise click.ClickException(f"{base_url} did not answer with a server list") from None
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    now_ms = int(time.time() * 1000)
+    rows = [("BASE URL", "STATUS", "MONITOR", "LAST UPDATE")]
+    for entry in sorted(entries, key=lambda e: e.base_url):
+        rows.append(
+            (
+                entry.base_url + (" (this)" if entry.base_url == base_url else ""),
+                "online" if entry.online else "offline",
+                "yes" if entry.monitor else "no",
+                f"{format_age(now_ms - entry.last_update)} ago",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    online = sum(1 for e in entries if e.online)
+    click.echo(f"{online} online, {len(entries) - online} offline")
+
+
+def _control(url: str | None, online: bool) -> None:
+    base_url = _target(url)
+    _call("POST", base_url, "control", {"message": "control", "online": online})
+    click.echo(f"{base_url} is now {'online' if online else 'offline (drained)'}")
+
+
+@shazbot_cli.command("online")
+@url_option
+def online_command(url: str | None) -> None:
+    """Bring a drained server back into the cluster."""
+    _control(url, True)
+
+
+@shazbot_cli.command("offline")
+@url_option
+def offline_command(url: str | None) -> None:
+    """Drain a server: it keeps serving but is listed offline."""
+    _control(url, False)

@@ -1,0 +1,61 @@
+"""The three endpoints as plain functions (the seed library's ``gossipRequest``,
+``listRequest`` and ``controlRequest``), for the blueprint and for users who
+route requests themselves. They raise :class:`Unauthorized`,
+:class:`InvalidMessage` or :class:`PayloadTooLarge`; a refused request changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .auth import is_authorized
+from .config import ShazbotConfig
+from .errors import PayloadTooLarge, Unauthorized
+from .model import ServerList
+from .node import ClusterNode
+from .wire import load_control, load_gossip, parse_json
+
+__all__ = ["RequestHandlers", "Body"]
+
+#: A request body: raw bytes or text, or JSON already decoded.
+Body = bytes | str | Mapping[str, Any]
+
+
+class RequestHandlers:
+    def __init__(self, node: ClusterNode, config: ShazbotConfig, on_control: Callable[[], None] | None = None) -> None:
+        self.node = node
+        self.config = config
+        self._list_secrets = config.secrets + config.control_secrets
+        self._on_control = on_control
+
+    def _decode(self, body: Body) -> Any:
+        if isinstance(body, Mapping):
+            return dict(body)
+        if len(body) > self.config.max_content_length:
+            raise PayloadTooLarge(f"Body is larger than {self.config.max_content_length} bytes.")
+        return parse_json(body)
+
+    def gossip_request(self, authorization: str | None, body: Body, source: str = "a peer") -> dict[str, Any]:
+        """Merge a peer's gossip; answer with this server's view after the merge."""
+        if not is_authorized(authorization, self.config.secrets):
+            raise Unauthorized("Missing or wrong gossip secret.")
+        entries = load_gossip(self._decode(body))
+        return self.node.receive_gossip(entries, source)
+
+    def list_request(self, authorization: str | None) -> ServerList:
+        """This server's view; the gossip or the control secret is accepted."""
+        if not is_authorized(authorization, self._list_secrets):
+            raise Unauthorized("Missing or wrong secret.")
+        return self.node.server_list()
+
+    def control_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
+        """Drain (``online: false``) or return (``online: true``) this server."""
+        if not is_authorized(authorization, self.config.control_secrets):
+            raise Unauthorized("Missing or wrong control secret.")
+        online = load_control(self._decode(body))
+        if self.node.set_online(online) and self._on_control is not None:
+            self._on_control()
+        return {"success": True}
+

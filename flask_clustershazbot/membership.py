@@ -1,0 +1,193 @@
+"""One server's view of the cluster: merge, refutation, heartbeat, failure
+detection and cleanup (PROTOCOL.md sections 4 and 5).
+
+Pure: no Flask, HTTP, threads or clocks. Wall time (``now_ms``, ms since the
+epoch) and monotonic time (``mono``, seconds) are passed in, so the same code
+is driven by the server, the unit tests and the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from .model import ServerEntry, entry_key
+
+__all__ = ["Membership", "MergeReport", "default_failure_timeout", "join"]
+
+
+def join(a: ServerEntry, b: ServerEntry) -> ServerEntry:
+    """The larger of two entries about the same server (merge is this join)."""
+    return a if entry_key(a) >= entry_key(b) else b
+
+
+def default_failure_timeout(gossip_interval: float, cluster_size: int) -> float:
+    """Seconds without a heartbeat before a peer is declared offline.
+
+    A heartbeat reaches everyone in about log N rounds of push-pull gossip, with
+    a tail; the timeout leaves room for that tail plus lost messages. The
+    constants were tuned with the simulator (``bench/failure_detection.py``).
+    """
+    n = max(cluster_size, 2)
+    return gossip_interval * (6 + 2 * math.log2(n))
+
+
+@dataclass
+class MergeReport:
+    """What one merge did, for logs, counters and signals."""
+
+    changed: list[ServerEntry] = field(default_factory=list)
+    went_online: list[str] = field(default_factory=list)
+    went_offline: list[str] = field(default_factory=list)
+    dropped_stale: list[str] = field(default_factory=list)
+    dropped_future: list[str] = field(default_factory=list)
+    refuted: list[ServerEntry] = field(default_factory=list)
+
+
+class Membership:
+    """The entries one server holds, keyed by normalised base URL.
+
+    The server's own entry always says what the server intends (online or
+    drained, monitor or not); claims by others about it are never adopted.
+    """
+
+    def __init__(
+        self,
+        self_url: str,
+        *,
+        monitor: bool,
+        now_ms: int,
+        retention_ms: int,
+        max_skew_ms: int,
+    ) -> None:
+        self.self_url = self_url
+        self.retention_ms = retention_ms
+        self.max_skew_ms = max_skew_ms
+        self.entries: dict[str, ServerEntry] = {
+            self_url: ServerEntry(self_url, monitor, now_ms, True)
+        }
+        #: Monotonic time at which each peer's ``last_update`` last increased.
+        self.heard_at: dict[str, float] = {}
+        self._last_detection: float | None = None
+
+    # -- own entry -----------------------------------------------------------
+
+    @property
+    def own(self) -> ServerEntry:
+        return self.entries[self.self_url]
+
+    def _bump_own(self, now_ms: int, *, online: bool | None = None, at_least: int = 0) -> ServerEntry:
+        # The one rule for every change to our own entry: the version never
+        # moves backwards, whatever the wall clock does.
+        own = self.own
+        new = replace(
+            own,
+            last_update=max(now_ms, own.last_update + 1, at_least),
+            online=own.online if online is None else online,
+        )
+        self.entries[self.self_url] = new
+        return new
+
+    def heartbeat(self, now_ms: int) -> None:
+        """Called on every gossip tick; a drained server does not heartbeat."""
+        if self.own.online:
+            self._bump_own(now_ms)
+
+    def set_online(self, online: bool, now_ms: int) -> bool:
+        """Drain (``False``) or return (``True``); a new version either way.
+
+        Returns whether the status changed.
+        """
+        changed = self.own.online != online
+        self._bump_own(now_ms, online=online)
+        return changed
+
+    # -- merge ---------------------------------------------------------------
+
+    def merge(self, incoming: Iterable[ServerEntry], now_ms: int, mono: float) -> MergeReport:
+        """Merge entries received from a peer or the master list."""
+        report = MergeReport()
+        oldest = now_ms - self.retention_ms
+        newest = now_ms + self.max_skew_ms
+        for entry in incoming:
+            if entry.last_update < oldest:
+                report.dropped_stale.append(entry.base_url)
+                continue
+            if entry.last_update > newest:
+                report.dropped_future.append(entry.base_url)
+                continue
+            if entry.base_url == self.self_url:
+                self._consider_claim_about_self(entry, now_ms, report)
+                continue
+            current = self.entries.get(entry.base_url)
+            if current is not None and entry_key(entry) <= entry_key(current):
+                continue
+            self.entries[entry.base_url] = entry
+            report.changed.append(entry)
+            if current is None or entry.last_update > current.last_update:
+                self.heard_at[entry.base_url] = mono
+            if current is None or current.online != entry.online:
+                (report.went_online if entry.online else report.went_offline).append(entry.base_url)
+        return report
+
+    def _consider_claim_about_self(self, claim: ServerEntry, now_ms: int, report: MergeReport) -> None:
+        own = self.own
+        disagrees = claim.online != own.online or claim.monitor != own.monitor
+        if claim.last_update > own.last_update or (disagrees and claim.last_update == own.last_update):
+            # Refute (or catch up with an older incarnation of ourselves): our
+            # own version must dominate every claim about us.
+            self._bump_own(now_ms, at_least=claim.last_update + 1)
+            if disagrees:
+                report.refuted.append(claim)
+
+    # -- failure detection and cleanup ---------------------------------------
+
+    def detect_failures(self, mono: float, timeout: float, pause_after: float) -> list[ServerEntry]:
+        """Mark offline every online peer not heard from for ``timeout``.
+
+        The peer is marked with ``last value + 1``: that dominates the stale
+        online entry everywhere, yet any fresh heartbeat overrides it. If this
+        server itself was paused for longer than ``pause_after`` since the last
+        call, it listens first: every peer gets a fresh grace period.
+        """
+        last, self._last_detection = self._last_detection, mono
+        if last is not None and mono - last > pause_after:
+            for url in self.heard_at:
+                self.heard_at[url] = mono
+            return []
+        failed: list[ServerEntry] = []
+        for url, entry in self.entries.items():
+            if url == self.self_url or not entry.online:
+                continue
+            heard = self.heard_at.setdefault(url, mono)
+            if mono - heard >= timeout:
+                failed.append(replace(entry, online=False, last_update=entry.last_update + 1))
+        for entry in failed:
+            self.entries[entry.base_url] = entry
+        return failed
+
+    def cleanup(self, now_ms: int) -> list[str]:
+        """Forget peers whose last update is older than the retention."""
+        oldest = now_ms - self.retention_ms
+        gone = [
+            url for url, e in self.entries.items() if url != self.self_url and e.last_update < oldest
+        ]
+        for url in gone:
+            del self.entries[url]
+            self.heard_at.pop(url, None)
+        return gone
+
+    # -- reading -------------------------------------------------------------
+
+    def view(self) -> list[ServerEntry]:
+        return list(self.entries.values())
+
+    def online_peers(self) -> list[ServerEntry]:
+        return [e for u, e in self.entries.items() if e.online and u != self.self_url]
+
+    def offline_peers(self) -> list[ServerEntry]:
+        return [e for u, e in self.entries.items() if not e.online and u != self.self_url]
+
+    def online_count(self) -> int:
+        return sum(1 for e in self.entries.values() if e.online)

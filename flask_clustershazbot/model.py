@@ -1,0 +1,47 @@
+"""The data the protocol is about: one server's entry in a view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ServerEntry", "entry_key", "entries_to_wire", "ServerList"]
+
+#: Wire form of a server list: ``{"online": [...], "offline": [...]}``.
+ServerList = dict[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEntry:
+    """What one server is known to be.
+
+    ``last_update`` is milliseconds since the epoch, set only by the server
+    itself (heartbeat, drain, return, shutdown) or by a failure detector
+    (``last value + 1``): it is both a heartbeat and a version.
+    """
+
+    base_url: str
+    monitor: bool
+    last_update: int
+    online: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"baseUrl": self.base_url, "monitor": self.monitor, "lastUpdate": self.last_update}
+
+
+def entry_key(entry: ServerEntry) -> tuple[int, bool, bool]:
+    """The order merge uses: newer wins; on equal time offline wins.
+
+    ``monitor`` breaks the last tie so that the order is total and merge stays
+    a join even for two entries that differ only in the monitor flag.
+    """
+    return (entry.last_update, not entry.online, entry.monitor)
+
+
+def entries_to_wire(entries: list[ServerEntry]) -> ServerList:
+    """Split entries into the sorted ``online``/``offline`` lists of the wire."""
+    ordered = sorted(entries, key=lambda e: e.base_url)
+    return {
+        "online": [e.to_wire() for e in ordered if e.online],
+        "offline": [e.to_wire() for e in ordered if not e.online],
+    }

@@ -1,0 +1,272 @@
+"""The running server: protocol operations wired to a state store, a peer
+client and a master list. No Flask and no scheduler here: the blueprint calls
+the ``receive_*`` methods, the gossip loop calls the others.
+
+Errors from peers and stores are logged and counted, never raised into the
+scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from .config import ShazbotConfig
+from .errors import MasterListError
+from .masterlist import MasterListStore, open_master_list
+from .membership import Membership, MergeReport, default_failure_timeout
+from .model import ServerEntry, ServerList, entries_to_wire
+from .peers import PeerBackoff, choose_partner, offline_probe_probability
+from .store import MemoryStore, StateStore
+from .transport import ExchangeError, PeerClient
+from .wire import gossip_message
+
+__all__ = ["ClusterNode", "SHUTDOWN_FANOUT"]
+
+log = logging.getLogger("flask_clustershazbot")
+
+#: How many peers a leaving server tells directly (monitors first).
+SHUTDOWN_FANOUT = 3
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        config: ShazbotConfig,
+        *,
+        store: StateStore | None = None,
+        client: PeerClient | None = None,
+        master_list: MasterListStore | None = None,
+        wall_ms: Callable[[], int] = wall_clock_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._wall_ms = wall_ms
+        self._mono = monotonic
+        self.rng = rng or random.Random()
+        self.store: StateStore = store or MemoryStore(self.new_membership())
+        self.client = client or PeerClient(
+            secret=config.gossip_secret,
+            url_prefix=config.url_prefix,
+            timeout=config.request_timeout,
+            max_body=config.max_content_length,
+        )
+        self.master_list = master_list or open_master_list(
+            config.master_list,
+            config.master_list_update,
+            config.master_list_update_auth,
+            session=self.client.session,
+            timeout=config.request_timeout,
+            max_body=config.max_content_length,
+        )
+        self.backoff = PeerBackoff(base=config.gossip_interval, limit=8 * config.gossip_interval)
+        self.counters: Counter[str] = Counter()
+        self._counter_lock = threading.Lock()
+
+    def new_membership(self) -> Membership:
+        return Membership(
+            self.config.base_url,
+            monitor=self.config.monitor,
+            now_ms=self._wall_ms(),
+            retention_ms=int(self.config.offline_retention * 1000),
+            max_skew_ms=int(self.config.max_clock_skew * 1000),
+        )
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._counter_lock:
+            self.counters[name] += amount
+
+    def failure_timeout(self, membership: Membership) -> float:
+        if self.config.failure_timeout is not None:
+            return self.config.failure_timeout
+        return default_failure_timeout(self.config.gossip_interval, len(membership.entries))
+
+    # -- reading -------------------------------------------------------------
+
+    def entries(self) -> list[ServerEntry]:
+        with self.store.transaction() as membership:
+            return membership.view()
+
+    def own_entry(self) -> ServerEntry:
+        with self.store.transaction() as membership:
+            return membership.own
+
+    def server_list(self) -> ServerList:
+        return entries_to_wire(self.entries())
+
+    # -- serving -------------------------------------------------------------
+
+    def receive_gossip(self, incoming: list[ServerEntry], source: str = "a peer") -> dict[str, Any]:
+        """Merge a peer's view; answer with ours after the merge."""
+        self.count("exchanges_received")
+        now_ms, mono = self._wall_ms(), self._mono()
+        with self.store.transaction() as membership:
+            report = membership.merge(incoming, now_ms, mono)
+            answer = gossip_message(membership.view())
+        self._log_report(report, source)
+        return answer
+
+    def set_online(self, online: bool) -> bool:
+        """Drain or return this server with a new version; True if it changed."""
+        with self.store.transaction() as membership:
+            changed = membership.set_online(online, self._wall_ms())
+        if changed:
+            log.info("this server is now %s", "online" if online else "offline (drained)")
+        return changed
+
+    # -- gossip loop ---------------------------------------------------------
+
+    def load_master_list(self) -> None:
+        """Read and merge the master list; raises :class:`MasterListError`."""
+        try:
+            entries = self.master_list.read()
+        except MasterListError:
+            self.count("master_list_read_failures")
+            raise
+        self.count("master_list_reads")
+        now_ms, mono = self._wall_ms(), self._mono()
+        with self.store.transaction() as membership:
+            report = membership.merge(entries, now_ms, mono)
+        self._log_report(report, "the master list")
+
+    def gossip_tick(self) -> None:
+        """Heartbeat, expire failed peers, clean up, exchange with one partner
+        (and now and then with one offline peer)."""
+        now_ms, mono = self._wall_ms(), self._mono()
+        with self.store.transaction() as membership:
+            membership.heartbeat(now_ms)
+            timeout = self.failure_timeout(membership)
+            pause_after = max(timeout / 2, 3 * self.config.gossip_interval)
+            for failed in membership.detect_failures(mono, timeout, pause_after):
+                self.count("failures_detected")
+                log.info("server %s declared offline: no heartbeat for %.1fs", failed.base_url, timeout)
+            for gone in membership.cleanup(now_ms):
+                log.info("server %s forgotten: offline for longer than the retention", gone)
+            self.backoff.forget_except(set(membership.entries))
+            online_peers = membership.online_peers()
+            targets = []
+            partner = choose_partner(
+                online_peers, self.rng, self.config.monitor_preference, self.backoff, mono
+            )
+            if partner is not None:
+                targets.append(partner)
+            offline_peers = membership.offline_peers()
+            if offline_peers and self.rng.random() < offline_probe_probability(membership.online_count()):
+                targets.append(self.rng.choice(offline_peers))
+            message = gossip_message(membership.view())
+        for target in targets:
+            self.exchange_with(target.base_url, message)
+
+    def spread(self) -> None:
+        """One extra exchange at once, so a drain or return travels fast."""
+        mono = self._mono()
+        with self.store.transaction() as membership:
+            partner = choose_partner(
+                membership.online_peers(), self.rng, self.config.monitor_preference, self.backoff, mono
+            )
+            message = gossip_message(membership.view())
+        if partner is not None:
+            self.exchange_with(partner.base_url, message)
+
+    def exchange_with(self, base_url: str, message: dict[str, Any], timeout: float | None = None) -> bool:
+        """POST our view to one peer and merge its answer; never raises."""
+        self.count("exchanges_sent")
+        try:
+            answer = self.client.exchange(base_url, message, timeout)
+        except ExchangeError as exc:
+            self.count("exchanges_failed")
+            self.count(f"exchanges_failed_{exc.reason}")
+            self.backoff.record_failure(base_url, self._mono())
+            log.debug("exchange with %s failed: %s", base_url, exc)
+            return False
+        except Exception:  # a bug must not kill the loop
+            self.count("exchanges_failed")
+            log.exception("exchange with %s failed unexpectedly", base_url)
+            return False
+        self.backoff.record_success(base_url)
+        now_ms, mono = self._wall_ms(), self._mono()
+        with self.store.transaction() as membership:
+            report = membership.merge(answer, now_ms, mono)
+        log.debug("exchanged views with %s (%d entries back)", base_url, len(answer))
+        self._log_report(report, base_url)
+        return True
+
+    def announce(self) -> None:
+        """Read-merge-write of the master list; raises :class:`MasterListError`."""
+
+        def merge_into_view(stored: list[ServerEntry]) -> list[ServerEntry]:
+            now_ms, mono = self._wall_ms(), self._mono()
+            with self.store.transaction() as membership:
+                report = membership.merge(stored, now_ms, mono)
+                view = membership.view()
+            self._log_report(report, "the master list")
+            return view
+
+        try:
+            self.master_list.update(merge_into_view)
+        except MasterListError:
+            self.count("master_list_write_failures")
+            raise
+        self.count("master_list_writes")
+
+    def leave(self, *, write_master_list: bool) -> None:
+        """Mark this server offline and tell a few peers, monitors first,
+        within ``shutdown_timeout`` seconds in all."""
+        deadline = self._mono() + self.config.shutdown_timeout
+        with self.store.transaction() as membership:
+            membership.set_online(False, self._wall_ms())
+            peers = membership.online_peers()
+            message = gossip_message(membership.view())
+        self.rng.shuffle(peers)
+        peers.sort(key=lambda p: not p.monitor)
+        told = 0
+        for peer in peers:
+            remaining = deadline - self._mono()
+            if told >= SHUTDOWN_FANOUT or remaining <= 0:
+                break
+            told += self.exchange_with(peer.base_url, message, timeout=remaining)
+        log.info("this server left the cluster; told %d peer(s)", told)
+        if write_master_list:
+            try:
+                self.announce()
+            except MasterListError as exc:
+                log.warning("could not write the master list while shutting down: %s", exc)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- logging -------------------------------------------------------------
+
+    def _log_report(self, report: MergeReport, source: str) -> None:
+        for url in report.went_online:
+            log.info("server %s is online (from %s)", url, source)
+        for url in report.went_offline:
+            log.info("server %s is offline (from %s)", url, source)
+        for claim in report.refuted:
+            self.count("refutations")
+            log.info(
+                "refuted a claim from %s that this server is %s", source, "online" if claim.online else "offline"
+            )
+        if report.dropped_future:
+            self.count("entries_dropped_future", len(report.dropped_future))
+            log.warning(
+                "refused %d entr%s from %s dated more than %ss in the future (clock skew?): %s",
+                len(report.dropped_future),
+                "y" if len(report.dropped_future) == 1 else "ies",
+                source,
+                self.config.max_clock_skew,
+                ", ".join(report.dropped_future[:5]),
+            )
+        if report.dropped_stale:
+            self.count("entries_dropped_stale", len(report.dropped_stale))
+            log.debug("dropped %d entries from %s older than the retention", len(report.dropped_stale), source)

@@ -1,0 +1,77 @@
+"""HTTP client for peer exchanges: a requests Session, timeouts on every call,
+no redirects, bounded response size, and every failure as one typed error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from .auth import bearer
+from .errors import InvalidMessage, ShazbotError
+from .model import ServerEntry
+from .urls import endpoint_url
+from .wire import dumps, load_server_list, parse_json
+
+__all__ = ["ExchangeError", "PeerClient", "read_limited"]
+
+
+class ExchangeError(ShazbotError):
+    """A direct exchange with a peer failed; ``reason`` is a short counter label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def read_limited(response: requests.Response, limit: int) -> bytes:
+    """The body of a streamed response, refusing more than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > limit:
+            raise ExchangeError("too_large", f"answer larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class PeerClient:
+    """Talks to peers' gossip endpoints."""
+
+    def __init__(self, *, secret: str, url_prefix: str, timeout: float, max_body: int) -> None:
+        self.session = requests.Session()
+        self._auth = bearer(secret)
+        self._prefix = url_prefix
+        self._timeout = timeout
+        self._max_body = max_body
+
+    def exchange(self, base_url: str, message: dict[str, Any], timeout: float | None = None) -> list[ServerEntry]:
+        """POST our view to a peer; return the entries of its answer."""
+        limit = self._timeout if timeout is None else min(timeout, self._timeout)
+        url = endpoint_url(base_url, self._prefix, "gossip")
+        try:
+            with self.session.post(
+                url,
+                data=dumps(message),
+                headers={"Authorization": self._auth, "Content-Type": "application/json"},
+                timeout=(min(limit, 3.0), limit),
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                if response.status_code != 200:
+                    raise ExchangeError(f"http_{response.status_code}")
+                body = read_limited(response, self._max_body)
+        except requests.Timeout as exc:
+            raise ExchangeError("timeout", type(exc).__name__) from None
+        except requests.ConnectionError as exc:
+            raise ExchangeError("connection", type(exc).__name__) from None
+        except requests.RequestException as exc:
+            raise ExchangeError("request", type(exc).__name__) from None
+        try:
+            return load_server_list(parse_json(body))
+        except InvalidMessage as exc:
+            raise ExchangeError("invalid_answer", exc.message) from None
+
+    def close(self) -> None:
+        self.session.close()

@@ -52,19 +52,24 @@ class GossipLoop:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             daemon=True,
         )
-        scheduler.add_job(self._guarded(self._bootstrap), id="bootstrap", next_run_time=_utcnow())
+        scheduler.add_job(self._guarded(self._bootstrap))
         scheduler.start()
         self._scheduler = scheduler
 
     def stop(self) -> None:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
+            # APScheduler 3 marks itself stopped before taking its job-store
+            # lock, so a one-shot job due at that moment fails to remove itself
+            # and kills the scheduler thread with a traceback: empty the job
+            # store first, while the scheduler still runs.
+            scheduler.remove_all_jobs()
             # Do not wait for a tick stuck on a slow peer: shutdown is bounded.
             scheduler.shutdown(wait=False)
 
     def request_spread(self) -> None:
         if self._scheduler is not None:
-            self._scheduler.add_job(self._guarded(self.node.spread), id="spread", replace_existing=True)
+            self._scheduler.add_job(self._guarded(self.node.spread))
 
     # -- jobs ----------------------------------------------------------------
 
@@ -77,7 +82,7 @@ class GossipLoop:
             delay = self._bootstrap_delay
             self._bootstrap_delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_INTERVALS * self.config.gossip_interval)
             log.warning("could not read the master list (%s); retrying in %.1fs", exc, delay)
-            self._add_once(self._guarded(self._bootstrap), "bootstrap", delay)
+            self._add_once(self._guarded(self._bootstrap), delay)
         if self._scheduler is None:
             return
         if self._scheduler.get_job("tick") is None:
@@ -106,13 +111,13 @@ class GossipLoop:
 
     def _schedule_announce(self) -> None:
         delay = self.config.master_announce_minimum + self.rng.uniform(0, self.config.master_announce_interval)
-        self._add_once(self._announce, "announce", delay)
+        self._add_once(self._announce, delay)
 
-    def _add_once(self, func: Callable[[], None], job_id: str, delay: float) -> None:
+    def _add_once(self, func: Callable[[], None], delay: float) -> None:
+        # One-shot jobs get fresh ids: a job that re-adds itself under its own
+        # id races with the scheduler removing the finished one.
         if self._scheduler is not None:
-            self._scheduler.add_job(
-                func, id=job_id, replace_existing=True, next_run_time=_utcnow() + timedelta(seconds=delay)
-            )
+            self._scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
 
     @staticmethod
     def _guarded(func: Callable[[], None]) -> Callable[[], None]:

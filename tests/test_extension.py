@@ -1,0 +1,82 @@
+"""The extension's life cycle: registration only in init_app, one start, idempotent shutdown."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+
+from flask_clustershazbot import Shazbot
+from flask_clustershazbot.masterlist import FileMasterList
+
+from .support.waiting import wait_until
+
+
+def scheduler_threads() -> int:
+    return sum(1 for t in threading.enumerate() if "APScheduler" in t.name or "ThreadPoolExecutor" in t.name)
+
+
+def test_init_app_registers_only(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    threads = threading.active_count()
+    app = make_app(SHAZBOT_AUTOSTART=True)
+    shazbot = app.extensions["shazbot"]
+    assert isinstance(shazbot, Shazbot) and not shazbot.running
+    assert threading.active_count() == threads
+    assert not (tmp_path / "masterlist.json").exists()
+    assert {r.rule for r in app.url_map.iter_rules()} >= {
+        "/clustershazbot/gossip", "/clustershazbot/list", "/clustershazbot/control"
+    }
+    assert "shazbot" in app.cli.commands
+
+
+def test_factory_pattern(tmp_path: Path) -> None:
+    from examples.factory import create_app
+
+    from .conftest import config_dict
+
+    app = create_app(config_dict(tmp_path))
+    assert isinstance(app.extensions["shazbot"], Shazbot)
+    assert app.test_client().get("/").get_json()["server"] == "http://127.0.0.1:5999/"
+
+
+def test_first_request_starts_the_loop_once_and_shutdown_is_idempotent(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    app = make_app(SHAZBOT_AUTOSTART=True, SHAZBOT_GOSSIP_INTERVAL=0.1, SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN=True)
+    app.testing = False
+    shazbot: Shazbot = app.extensions["shazbot"]
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/clustershazbot/list")
+    assert shazbot.running
+    shazbot.start()  # a second start does nothing
+    wait_until(lambda: scheduler_threads() >= 1, timeout=10, what="the scheduler thread")
+    shazbot.shutdown()
+    shazbot.shutdown()
+    assert not shazbot.running and not shazbot.is_online
+    stored = FileMasterList(f"file://{tmp_path}/masterlist.json", f"file://{tmp_path}/masterlist.json").read()
+    assert [(e.base_url, e.online) for e in stored] == [("http://127.0.0.1:5999/", False)]
+
+
+def test_no_autostart_when_disabled_or_testing(make_app: Callable[..., Flask]) -> None:
+    disabled = make_app(SHAZBOT_AUTOSTART=False)
+    disabled.testing = False
+    disabled.test_client().get("/clustershazbot/list")
+    assert not disabled.extensions["shazbot"].running
+
+    testing = make_app(SHAZBOT_AUTOSTART=True)
+    testing.testing = True
+    testing.test_client().get("/clustershazbot/list")
+    assert not testing.extensions["shazbot"].running
+
+
+def test_read_api(make_app: Callable[..., Flask]) -> None:
+    shazbot: Shazbot = make_app().extensions["shazbot"]
+    assert shazbot.is_online
+    assert [s.base_url for s in shazbot.online()] == ["http://127.0.0.1:5999/"]
+    assert shazbot.offline() == []
+    shazbot.set_online(False)
+    assert [s.base_url for s in shazbot.offline()] == ["http://127.0.0.1:5999/"]
+    assert shazbot.view()["online"] == []

@@ -20,6 +20,7 @@ from flask import Flask
 from flask_clustershazbot import Shazbot
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 app = Flask(__name__)
 shazbot = Shazbot(app)

@@ -47,6 +47,7 @@ class ShazbotConfig:
     url_prefix: str = "/clustershazbot"
     request_timeout: float = 5.0
     shutdown_timeout: float = 5.0
+    state_path: str | None = None
 
     @property
     def gossip_secret(self) -> str:
@@ -187,6 +188,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_URL_PREFIX", "url_prefix", _prefix)
     read("SHAZBOT_REQUEST_TIMEOUT", "request_timeout", _seconds(positive=True))
     read("SHAZBOT_SHUTDOWN_TIMEOUT", "shutdown_timeout", _seconds(positive=True))
+    read("SHAZBOT_STATE_PATH", "state_path", _text)
 
     read_is_file = str(values.get("master_list", "")).lower().startswith("file:")
     if "master_list" in values and "master_list_update" in values and read_is_file != update_is_file:

@@ -11,29 +11,44 @@ starts no thread and does no network I/O. The gossip loop starts:
   :mod:`flask_clustershazbot.gunicorn`.
 
 It never starts in a ``flask`` CLI command, and at most once per process.
+
+Under gunicorn (or with SHAZBOT_STATE_PATH set) the view lives in a SQLite
+file shared by every worker of the server, and only the worker that holds the
+leader lock runs the gossip loop. A worker that exits says nothing: the
+gunicorn master says goodbye once, when the whole server stops.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
+import os
 import threading
-from typing import Any
+import weakref
+from typing import Any, ClassVar
 
 from flask import Flask, current_app
 
 from .blueprint import create_blueprint
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
+from .election import LeaderElection
 from .handlers import Body, RequestHandlers
 from .loop import GossipLoop
 from .model import ServerEntry, ServerList
 from .node import ClusterNode
+from .process import gunicorn_hooks_installed, run_id, under_gunicorn
+from .sqlite_store import SqliteStore, default_state_path
+
+log = logging.getLogger("flask_clustershazbot")
 
 __all__ = ["Shazbot", "gossip_request", "list_request", "control_request"]
 
 
 class Shazbot:
     """Cluster membership for one Flask app; the handle is ``app.extensions["shazbot"]``."""
+
+    _instances: ClassVar[weakref.WeakSet[Shazbot]] = weakref.WeakSet()
 
     def __init__(self, app: Flask | None = None) -> None:
         self._config: ShazbotConfig | None = None
@@ -43,6 +58,7 @@ class Shazbot:
         self._lock = threading.Lock()
         self._state = "new"  # new -> running -> stopped
         self._testing = False
+        self._election: LeaderElection | None = None
         if app is not None:
             self.init_app(app)
 
@@ -50,16 +66,23 @@ class Shazbot:
         if self._config is not None:
             raise RuntimeError("this Shazbot is already bound to an app; create one per app")
         config = load_config(app.config)
-        node = ClusterNode(config)
+        state_path = config.state_path or (default_state_path(config.base_url) if under_gunicorn() else None)
+        node = ClusterNode(config, state_path=state_path)
         self._config, self._node = config, node
         self._loop = GossipLoop(node)
-        self._handlers = RequestHandlers(node, config, on_control=self._loop.request_spread)
+        self._handlers = RequestHandlers(node, config, on_control=self._spread)
         self._testing = bool(app.testing)
         app.extensions["shazbot"] = self
         app.register_blueprint(create_blueprint(self._handlers, config.url_prefix))
         app.cli.add_command(shazbot_cli)
         if config.autostart:
             app.before_request(self._autostart)
+        Shazbot._instances.add(self)
+
+    @classmethod
+    def instances(cls) -> list[Shazbot]:
+        """Every initialised extension in this process (for the gunicorn hooks)."""
+        return list(cls._instances)
 
     # -- parts ---------------------------------------------------------------
 
@@ -91,22 +114,69 @@ class Shazbot:
         if self._state == "new" and not (self._testing or current_app.testing):
             self.start()
 
+    @property
+    def shared_store(self) -> SqliteStore | None:
+        """The store shared by this server's processes, if it has several."""
+        store = self.node.store
+        return store if isinstance(store, SqliteStore) else None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process runs the server's gossip loop."""
+        return self._loop is not None and self._loop.running
+
     def start(self) -> None:
         """Join the cluster: go online with a new version and start the gossip
-        loop in a background thread. Returns at once; a second call does nothing."""
+        loop in a background thread (in one process per server). Returns at
+        once; a second call does nothing."""
         with self._lock:
             if self._state != "new":
                 return
-            self.node.set_online(True)
+            self._state = "running"
+        store = self.shared_store
+        if store is None:
+            self.node.begin_run()
             assert self._loop is not None
             self._loop.start()
-            atexit.register(self.shutdown)
-            self._state = "running"
+        else:
+            serving_pid = os.getppid() if under_gunicorn() else os.getpid()
+            if store.claim_instance(run_id(serving_pid)):
+                self.node.begin_run()  # the first process of a new run
+            if under_gunicorn() and not gunicorn_hooks_installed():
+                log.warning(
+                    "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
+                    "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
+                )
+            self._election = LeaderElection(store.path + ".lock", self._lead)
+            self._election.start()
+        atexit.register(self.shutdown)
+
+    def _lead(self) -> None:
+        with self._lock:
+            if self._state != "running":
+                return
+            store = self.shared_store
+            if store is not None:
+                store.set_meta("leader_pid", str(os.getpid()))
+            assert self._loop is not None
+            self._loop.start()
+
+    def _spread(self) -> None:
+        """Tell a peer about a drain or return at once, from whichever
+        process handled it."""
+        if self._loop is not None and self._loop.running:
+            self._loop.request_spread()
+        elif self._state == "running":
+            threading.Thread(target=self.node.spread, name="shazbot-spread", daemon=True).start()
 
     def shutdown(self) -> None:
         """Leave the cluster: announce offline to a few peers within
         SHAZBOT_SHUTDOWN_TIMEOUT, write the master list if configured, stop
-        the loop. Idempotent; also runs at interpreter exit."""
+        the loop. Idempotent; also runs at interpreter exit.
+
+        In a gunicorn worker it only stops this process's part: the server
+        keeps running, and the master says goodbye when the whole server stops.
+        """
         with self._lock:
             if self._state != "running":
                 self._state = "stopped"
@@ -114,9 +184,21 @@ class Shazbot:
             self._state = "stopped"
         assert self._loop is not None
         self._loop.stop()
-        self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
+        if self._election is not None:
+            self._election.release()
+        if self.shared_store is None or not under_gunicorn():
+            self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
         self.node.close()
         atexit.unregister(self.shutdown)
+
+    def leave_server(self) -> None:
+        """Say goodbye for the whole server from the gunicorn master, once all
+        its workers are gone; does nothing if this run never started."""
+        store = self.shared_store
+        if store is None or store.get_meta("instance") != run_id(os.getpid()):
+            return
+        self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
+        self.node.close()
 
     # -- read API ------------------------------------------------------------
 
@@ -142,8 +224,8 @@ class Shazbot:
 
     def set_online(self, online: bool) -> None:
         """Drain (``False``) or return (``True``) this server, as the control endpoint does."""
-        if self.node.set_online(online) and self._loop is not None:
-            self._loop.request_spread()
+        if self.node.set_online(online):
+            self._spread()
 
     # -- seed API ------------------------------------------------------------
 

@@ -53,8 +53,8 @@ class GossipLoop:
             daemon=True,
         )
         scheduler.add_job(self._guarded(self._bootstrap))
+        self._scheduler = scheduler  # before start: the bootstrap job reads it at once
         scheduler.start()
-        self._scheduler = scheduler
 
     def stop(self) -> None:
         scheduler, self._scheduler = self._scheduler, None

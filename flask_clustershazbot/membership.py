@@ -69,7 +69,8 @@ class Membership:
         }
         #: Monotonic time at which each peer's ``last_update`` last increased.
         self.heard_at: dict[str, float] = {}
-        self._last_detection: float | None = None
+        #: Monotonic time of the last failure-detection pass (to notice local pauses).
+        self.last_detection: float | None = None
 
     # -- own entry -----------------------------------------------------------
 
@@ -151,7 +152,7 @@ class Membership:
         server itself was paused for longer than ``pause_after`` since the last
         call, it listens first: every peer gets a fresh grace period.
         """
-        last, self._last_detection = self._last_detection, mono
+        last, self.last_detection = self.last_detection, mono
         if last is not None and mono - last > pause_after:
             for url in self.heard_at:
                 self.heard_at[url] = mono
@@ -166,6 +167,14 @@ class Membership:
         for entry in failed:
             self.entries[entry.base_url] = entry
         return failed
+
+    def listen_afresh(self, mono: float) -> None:
+        """Give every peer a fresh grace period, as after a pause: used when a
+        server (re)starts with a view it did not watch being built."""
+        for url in self.entries:
+            if url != self.self_url:
+                self.heard_at[url] = mono
+        self.last_detection = None
 
     def cleanup(self, now_ms: int) -> list[str]:
         """Forget peers whose last update is older than the retention."""

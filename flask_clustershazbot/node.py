@@ -22,6 +22,7 @@ from .masterlist import MasterListStore, open_master_list
 from .membership import Membership, MergeReport, default_failure_timeout
 from .model import ServerEntry, ServerList, entries_to_wire
 from .peers import PeerBackoff, choose_partner, offline_probe_probability
+from .sqlite_store import SqliteStore
 from .store import MemoryStore, StateStore
 from .transport import ExchangeError, PeerClient
 from .wire import gossip_message
@@ -43,7 +44,7 @@ class ClusterNode:
         self,
         config: ShazbotConfig,
         *,
-        store: StateStore | None = None,
+        state_path: str | None = None,
         client: PeerClient | None = None,
         master_list: MasterListStore | None = None,
         wall_ms: Callable[[], int] = wall_clock_ms,
@@ -54,7 +55,11 @@ class ClusterNode:
         self._wall_ms = wall_ms
         self._mono = monotonic
         self.rng = rng or random.Random()
-        self.store: StateStore = store or MemoryStore(self.new_membership())
+        # One process keeps its view in memory; several processes serving one
+        # server share it through a file (see sqlite_store).
+        self.store: StateStore = (
+            SqliteStore(state_path, self.new_membership) if state_path else MemoryStore(self.new_membership())
+        )
         self.client = client or PeerClient(
             secret=config.gossip_secret,
             url_prefix=config.url_prefix,
@@ -115,6 +120,13 @@ class ClusterNode:
             answer = gossip_message(membership.view())
         self._log_report(report, source)
         return answer
+
+    def begin_run(self) -> None:
+        """A new run of this server: online with a new version, and a fresh
+        grace period for every peer already in the view."""
+        with self.store.transaction() as membership:
+            membership.set_online(True, self._wall_ms())
+            membership.listen_afresh(self._mono())
 
     def set_online(self, online: bool) -> bool:
         """Drain or return this server with a new version; True if it changed."""
@@ -244,6 +256,7 @@ class ClusterNode:
 
     def close(self) -> None:
         self.client.close()
+        self.store.close()
 
     # -- logging -------------------------------------------------------------
 

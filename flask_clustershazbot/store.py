@@ -23,6 +23,8 @@ class StateStore(Protocol):
         """Exclusive access to the membership; changes persist on exit."""
         ...
 
+    def close(self) -> None: ...
+
 
 class MemoryStore:
     """The state of a server served by one process."""
@@ -35,3 +37,6 @@ class MemoryStore:
     def transaction(self) -> Iterator[Membership]:
         with self._lock:
             yield self._membership
+
+    def close(self) -> None:
+        pass

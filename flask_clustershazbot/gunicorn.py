@@ -1,0 +1,46 @@
+"""Gunicorn server hooks. Add one line to your gunicorn config file::
+
+    from flask_clustershazbot.gunicorn import *  # noqa: F403
+
+* ``on_starting`` (master): marks the hooks as installed for the workers.
+* ``post_worker_init`` (each worker, after the app is loaded): starts the
+  extension, so every worker joins the leader election at once instead of on
+  its first request. No lock is taken before fork.
+* ``on_exit`` (master, after every worker has stopped): says goodbye for the
+  whole server once, and writes the master list when configured. Without
+  ``--preload`` this loads the app in the master to read its configuration.
+
+If you define one of these hooks yourself, call ours from yours, e.g.
+``from flask_clustershazbot import gunicorn as shazbot_hooks`` and
+``shazbot_hooks.on_exit(server)`` inside your ``on_exit``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .extension import Shazbot
+from .process import HOOKS_ENV
+
+__all__ = ["on_starting", "post_worker_init", "on_exit"]
+
+
+def on_starting(server: Any) -> None:
+    os.environ[HOOKS_ENV] = "1"
+
+
+def post_worker_init(worker: Any) -> None:
+    for shazbot in Shazbot.instances():
+        if shazbot.config.autostart:
+            shazbot.start()
+
+
+def on_exit(server: Any) -> None:
+    if not Shazbot.instances():
+        server.app.wsgi()  # not preloaded: load the app to learn its configuration
+    for shazbot in Shazbot.instances():
+        try:
+            shazbot.leave_server()
+        except Exception:
+            server.log.exception("flask_clustershazbot: saying goodbye failed")

@@ -1,0 +1,179 @@
+"""A state store shared by every process serving one server (gunicorn workers).
+
+SQLite in WAL mode, from the standard library: one small file on the host, safe
+against a writer killed mid-transaction (the transaction rolls back), with
+cross-process write locking built in. Each process keeps the membership it
+last loaded and reloads it only when another process has committed since
+(``PRAGMA data_version``), then writes back only the entries that changed.
+
+Monotonic times (``heard_at``) are shared too: CLOCK_MONOTONIC is one clock for
+every process on a Linux host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import stat
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+
+from .membership import Membership
+from .model import ServerEntry
+
+__all__ = ["SqliteStore", "default_state_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    base_url TEXT PRIMARY KEY,
+    monitor INTEGER NOT NULL,
+    last_update INTEGER NOT NULL,
+    online INTEGER NOT NULL,
+    heard_at REAL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def _private_dir(path: str) -> None:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise RuntimeError(f"state directory {path} is not a directory owned by this user")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def default_state_path(base_url: str) -> str:
+    """A per-server file in a private runtime directory.
+
+    ``$XDG_RUNTIME_DIR/flask-clustershazbot/`` when set (a per-user tmpfs,
+    emptied at reboot), else ``<tmp>/flask-clustershazbot-<uid>/``.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        directory = os.path.join(runtime, "flask-clustershazbot")
+    else:
+        directory = os.path.join(tempfile.gettempdir(), f"flask-clustershazbot-{os.getuid()}")
+    name = hashlib.sha256(base_url.encode()).hexdigest()[:16]
+    return os.path.join(directory, f"state-{name}.sqlite3")
+
+
+class SqliteStore:
+    def __init__(self, path: str, new_membership: Callable[[], Membership]) -> None:
+        self.path = path
+        self._new_membership = new_membership
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._cache: Membership | None = None
+        self._data_version: int | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        # Connections never cross a fork: a process opens its own, lazily, so
+        # an app loaded before fork (gunicorn --preload) holds none.
+        if self._conn is None or self._pid != os.getpid():
+            _private_dir(os.path.dirname(os.path.abspath(self.path)))
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last commit
+            conn.executescript(_SCHEMA)
+            self._conn, self._pid, self._cache = conn, os.getpid(), None
+        return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Membership]:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if self._cache is None or version != self._data_version:
+                    self._cache = self._load(conn)
+                membership = self._cache
+                entries, heard = dict(membership.entries), dict(membership.heard_at)
+                detection = membership.last_detection
+                yield membership
+                self._save(conn, membership, entries, heard, detection)
+                conn.execute("COMMIT")
+                self._data_version = version  # our own commit does not change it
+            except BaseException:
+                self._cache = None  # it may hold half a change
+                conn.execute("ROLLBACK")
+                raise
+
+    def _load(self, conn: sqlite3.Connection) -> Membership:
+        membership = self._new_membership()
+        for url, monitor, last_update, online, heard_at in conn.execute(
+            "SELECT base_url, monitor, last_update, online, heard_at FROM entries"
+        ):
+            membership.entries[url] = ServerEntry(url, bool(monitor), int(last_update), bool(online))
+            if heard_at is not None:
+                membership.heard_at[url] = float(heard_at)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'last_detection'").fetchone()
+        membership.last_detection = float(row[0]) if row and row[0] is not None else None
+        return membership
+
+    @staticmethod
+    def _save(
+        conn: sqlite3.Connection,
+        membership: Membership,
+        entries_before: dict[str, ServerEntry],
+        heard_before: dict[str, float],
+        detection_before: float | None,
+    ) -> None:
+        heard = membership.heard_at
+        changed = [
+            (e.base_url, int(e.monitor), e.last_update, int(e.online), heard.get(url))
+            for url, e in membership.entries.items()
+            if entries_before.get(url) is not e or heard_before.get(url) != heard.get(url)
+        ]
+        if changed:
+            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", changed)
+        removed = [(url,) for url in entries_before if url not in membership.entries]
+        if removed:
+            conn.executemany("DELETE FROM entries WHERE base_url = ?", removed)
+        if membership.last_detection != detection_before:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_detection', ?)",
+                (None if membership.last_detection is None else repr(membership.last_detection),),
+            )
+
+    # -- small shared facts ------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._connection().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def claim_instance(self, instance: str) -> bool:
+        """Record which run of the server the store belongs to; True for the
+        first process of a new run (which then sets the server online)."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+                if row is not None and row[0] == instance:
+                    conn.execute("COMMIT")
+                    return False
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('instance', ?)", (instance,))
+                conn.execute("COMMIT")
+                return True
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn, self._cache = None, None

@@ -1,0 +1,100 @@
+"""The shared state store: what one process writes, the others see; a crash
+mid-write leaves the last committed state; the file is private."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flask_clustershazbot.membership import Membership
+from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.sqlite_store import SqliteStore, default_state_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def new_membership() -> Membership:
+    return Membership("http://me/", monitor=False, now_ms=1000, retention_ms=10**12, max_skew_ms=10**12)
+
+
+def entry(url: str, version: int, online: bool = True) -> ServerEntry:
+    return ServerEntry(url, False, version, online)
+
+
+def test_what_one_process_writes_the_others_read(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+    a, b = SqliteStore(path, new_membership), SqliteStore(path, new_membership)
+    with a.transaction() as m:
+        m.merge([entry("http://x/", 5), entry("http://y/", 5)], 1000, mono=1.0)
+    with b.transaction() as m:
+        assert m.entries["http://x/"] == entry("http://x/", 5) and m.heard_at["http://x/"] == 1.0
+        m.merge([entry("http://x/", 7, online=False)], 1000, mono=2.0)
+        m.cleanup(10**13)  # forget every peer
+    with a.transaction() as m:
+        assert set(m.entries) == {"http://me/"}
+        m.set_online(False, 2000)
+    with b.transaction() as m:
+        assert not m.own.online and m.own.last_update == 2000
+
+
+def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "s.sqlite3"), new_membership)
+    with store.transaction() as m:
+        m.merge([entry("http://x/", 5)], 1000, mono=1.0)
+    with pytest.raises(RuntimeError), store.transaction() as m:
+        m.merge([entry("http://x/", 9)], 1000, mono=1.0)
+        raise RuntimeError("boom")
+    with store.transaction() as m:
+        assert m.entries["http://x/"].last_update == 5
+
+
+def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sqlite3")
+    store = SqliteStore(path, new_membership)
+    with store.transaction() as m:
+        m.merge([entry("http://x/", 5)], 1000, mono=1.0)
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from tests.test_sqlite_store import new_membership, entry
+        from flask_clustershazbot.sqlite_store import SqliteStore
+        store = SqliteStore({path!r}, new_membership)
+        with store.transaction() as m:
+            m.merge([entry("http://x/", 99), entry("http://z/", 99)], 1000, mono=1.0)
+            store._save(store._conn, m, {{}}, {{}}, None)  # rows written, not committed
+            os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    reader = SqliteStore(path, new_membership)
+    with reader.transaction() as m:
+        assert m.entries["http://x/"].last_update == 5 and "http://z/" not in m.entries
+        m.merge([entry("http://x/", 6)], 1000, mono=2.0)  # and it is writable again
+
+
+def test_state_file_and_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "private" / "state.sqlite3"
+    store = SqliteStore(str(path), new_membership)
+    with store.transaction():
+        pass
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_default_path_is_per_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    a, b = default_state_path("http://a/"), default_state_path("http://b/")
+    assert a != b and a.startswith(str(tmp_path / "flask-clustershazbot"))
+
+
+def test_claim_instance_is_true_once_per_run(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sqlite3")
+    first, second = SqliteStore(path, new_membership), SqliteStore(path, new_membership)
+    assert first.claim_instance("run-1") is True
+    assert second.claim_instance("run-1") is False
+    assert second.claim_instance("run-2") is True

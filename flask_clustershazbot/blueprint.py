@@ -13,7 +13,11 @@ __all__ = ["create_blueprint"]
 
 
 def _json(data: object, status: int = 200) -> Response:
-    return current_app.response_class(dumps(data), status=status, mimetype="application/json")
+    return _raw_json(dumps(data), status)
+
+
+def _raw_json(body: bytes, status: int = 200) -> Response:
+    return current_app.response_class(body, status=status, mimetype="application/json")
 
 
 def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
@@ -29,11 +33,11 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
 
     @bp.post("/gossip")
     def gossip() -> Response:
-        return _json(handlers.gossip_request(authorization(), body(), request.remote_addr or "a peer"))
+        return _raw_json(handlers.gossip_response(authorization(), body(), request.remote_addr or "a peer"))
 
     @bp.get("/list")
     def server_list() -> Response:
-        return _json(handlers.list_request(authorization()))
+        return _raw_json(handlers.list_response(authorization()))
 
     @bp.post("/control")
     def control() -> Response:

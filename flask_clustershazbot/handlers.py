@@ -13,9 +13,9 @@ from typing import Any
 from .auth import is_authorized
 from .config import ShazbotConfig
 from .errors import PayloadTooLarge, Unauthorized
-from .model import ServerList
+from .model import ServerEntry, ServerList, entries_to_wire
 from .node import ClusterNode
-from .wire import load_control, load_gossip, parse_json
+from .wire import encode_gossip, encode_server_list, gossip_message, load_control, load_gossip, parse_json
 
 __all__ = ["RequestHandlers", "Body"]
 
@@ -37,18 +37,32 @@ class RequestHandlers:
             raise PayloadTooLarge(f"Body is larger than {self.config.max_content_length} bytes.")
         return parse_json(body)
 
-    def gossip_request(self, authorization: str | None, body: Body, source: str = "a peer") -> dict[str, Any]:
-        """Merge a peer's gossip; answer with this server's view after the merge."""
+    def _merge_gossip(self, authorization: str | None, body: Body, source: str) -> list[ServerEntry]:
         if not is_authorized(authorization, self.config.secrets):
             raise Unauthorized("Missing or wrong gossip secret.")
         entries = load_gossip(self._decode(body))
         return self.node.receive_gossip(entries, source)
 
-    def list_request(self, authorization: str | None) -> ServerList:
-        """This server's view; the gossip or the control secret is accepted."""
+    def _view(self, authorization: str | None) -> list[ServerEntry]:
         if not is_authorized(authorization, self._list_secrets):
             raise Unauthorized("Missing or wrong secret.")
-        return self.node.server_list()
+        return self.node.entries()
+
+    def gossip_request(self, authorization: str | None, body: Body, source: str = "a peer") -> dict[str, Any]:
+        """Merge a peer's gossip; answer with this server's view after the merge."""
+        return gossip_message(self._merge_gossip(authorization, body, source))
+
+    def gossip_response(self, authorization: str | None, body: Body, source: str = "a peer") -> bytes:
+        """:meth:`gossip_request` with the answer encoded as JSON bytes."""
+        return encode_gossip(self._merge_gossip(authorization, body, source))
+
+    def list_request(self, authorization: str | None) -> ServerList:
+        """This server's view; the gossip or the control secret is accepted."""
+        return entries_to_wire(self._view(authorization))
+
+    def list_response(self, authorization: str | None) -> bytes:
+        """:meth:`list_request` encoded as JSON bytes."""
+        return encode_server_list(self._view(authorization))
 
     def control_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
         """Drain (``online: false``) or return (``online: true``) this server."""

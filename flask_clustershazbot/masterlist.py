@@ -21,9 +21,9 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from .errors import InvalidMasterList, InvalidMessage, MasterListError, PreconditionFailed
-from .model import ServerEntry, entries_to_wire
+from .model import ServerEntry
 from .transport import ExchangeError, read_limited
-from .wire import dumps, load_server_list, parse_json
+from .wire import encode_server_list, load_server_list, parse_json
 
 __all__ = ["MasterListStore", "FileMasterList", "HttpMasterList", "open_master_list"]
 
@@ -46,10 +46,6 @@ def _decode(body: bytes, where: str) -> list[ServerEntry]:
         return load_server_list(parse_json(body))
     except InvalidMessage as exc:
         raise InvalidMasterList(f"master list at {where} is not a valid server list: {exc.message}") from None
-
-
-def _encode(entries: list[ServerEntry]) -> bytes:
-    return dumps(entries_to_wire(entries))
 
 
 def _file_path(url: str) -> str:
@@ -106,7 +102,7 @@ class FileMasterList:
             except InvalidMasterList as exc:
                 log.warning("%s; replacing it with this server's view", exc)
                 current = []
-            body = _encode(merge(current))
+            body = encode_server_list(merge(current))
             directory = os.path.dirname(os.path.abspath(self.write_path))
             try:
                 fd, tmp = tempfile.mkstemp(prefix=".masterlist-", dir=directory)
@@ -202,7 +198,7 @@ class HttpMasterList:
                 log.warning("%s; replacing it with this server's view", exc)
                 current, etag = [], None
             try:
-                self._put(_encode(merge(current)), etag)
+                self._put(encode_server_list(merge(current)), etag)
                 return
             except PreconditionFailed:
                 continue

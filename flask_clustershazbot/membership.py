@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .model import ServerEntry, entry_key
 
@@ -82,8 +82,7 @@ class Membership:
         # The one rule for every change to our own entry: the version never
         # moves backwards, whatever the wall clock does.
         own = self.own
-        new = replace(
-            own,
+        new = own._replace(
             last_update=max(now_ms, own.last_update + 1, at_least),
             online=own.online if online is None else online,
         )
@@ -163,7 +162,7 @@ class Membership:
                 continue
             heard = self.heard_at.setdefault(url, mono)
             if mono - heard >= timeout:
-                failed.append(replace(entry, online=False, last_update=entry.last_update + 1))
+                failed.append(entry._replace(online=False, last_update=entry.last_update + 1))
         for entry in failed:
             self.entries[entry.base_url] = entry
         return failed

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["ServerEntry", "entry_key", "entries_to_wire", "ServerList"]
 
@@ -11,9 +10,9 @@ __all__ = ["ServerEntry", "entry_key", "entries_to_wire", "ServerList"]
 ServerList = dict[str, list[dict[str, Any]]]
 
 
-@dataclass(frozen=True, slots=True)
-class ServerEntry:
-    """What one server is known to be.
+class ServerEntry(NamedTuple):
+    """What one server is known to be (immutable; a tuple, because views hold
+    thousands and every exchange builds and compares them).
 
     ``last_update`` is milliseconds since the epoch, set only by the server
     itself (heartbeat, drain, return, shutdown) or by a failure detector
@@ -40,7 +39,7 @@ def entry_key(entry: ServerEntry) -> tuple[int, bool, bool]:
 
 def entries_to_wire(entries: list[ServerEntry]) -> ServerList:
     """Split entries into the sorted ``online``/``offline`` lists of the wire."""
-    ordered = sorted(entries, key=lambda e: e.base_url)
+    ordered = sorted(entries)  # tuples sort by base URL first
     return {
         "online": [e.to_wire() for e in ordered if e.online],
         "offline": [e.to_wire() for e in ordered if not e.online],

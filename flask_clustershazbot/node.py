@@ -14,26 +14,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from .config import ShazbotConfig
 from .errors import MasterListError
 from .masterlist import MasterListStore, open_master_list
-from .membership import Membership, MergeReport, default_failure_timeout
+from .membership import Membership, MergeReport
 from .model import ServerEntry, ServerList, entries_to_wire
-from .peers import PeerBackoff, choose_partner, offline_probe_probability
+from .peers import PeerBackoff, choose_partner
 from .sqlite_store import SqliteStore
 from .store import MemoryStore, StateStore
+from .tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
 from .transport import ExchangeError, PeerClient
-from .wire import gossip_message
+from .wire import encode_gossip
 
-__all__ = ["ClusterNode", "SHUTDOWN_FANOUT"]
+__all__ = ["ClusterNode"]
 
 log = logging.getLogger("flask_clustershazbot")
-
-#: How many peers a leaving server tells directly (monitors first).
-SHUTDOWN_FANOUT = 3
-
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
@@ -75,6 +71,7 @@ class ClusterNode:
             max_body=config.max_content_length,
         )
         self.backoff = PeerBackoff(base=config.gossip_interval, limit=8 * config.gossip_interval)
+        self.policy = TickPolicy(config.gossip_interval, config.monitor_preference, config.failure_timeout)
         self.counters: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
 
@@ -91,11 +88,6 @@ class ClusterNode:
         with self._counter_lock:
             self.counters[name] += amount
 
-    def failure_timeout(self, membership: Membership) -> float:
-        if self.config.failure_timeout is not None:
-            return self.config.failure_timeout
-        return default_failure_timeout(self.config.gossip_interval, len(membership.entries))
-
     # -- reading -------------------------------------------------------------
 
     def entries(self) -> list[ServerEntry]:
@@ -111,15 +103,15 @@ class ClusterNode:
 
     # -- serving -------------------------------------------------------------
 
-    def receive_gossip(self, incoming: list[ServerEntry], source: str = "a peer") -> dict[str, Any]:
-        """Merge a peer's view; answer with ours after the merge."""
+    def receive_gossip(self, incoming: list[ServerEntry], source: str = "a peer") -> list[ServerEntry]:
+        """Merge a peer's view; return ours after the merge (the answer)."""
         self.count("exchanges_received")
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(incoming, now_ms, mono)
-            answer = gossip_message(membership.view())
+            view = membership.view()
         self._log_report(report, source)
-        return answer
+        return view
 
     def begin_run(self) -> None:
         """A new run of this server: online with a new version, and a fresh
@@ -156,27 +148,14 @@ class ClusterNode:
         (and now and then with one offline peer)."""
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
-            membership.heartbeat(now_ms)
-            timeout = self.failure_timeout(membership)
-            pause_after = max(timeout / 2, 3 * self.config.gossip_interval)
-            for failed in membership.detect_failures(mono, timeout, pause_after):
-                self.count("failures_detected")
-                log.info("server %s declared offline: no heartbeat for %.1fs", failed.base_url, timeout)
-            for gone in membership.cleanup(now_ms):
-                log.info("server %s forgotten: offline for longer than the retention", gone)
-            self.backoff.forget_except(set(membership.entries))
-            online_peers = membership.online_peers()
-            targets = []
-            partner = choose_partner(
-                online_peers, self.rng, self.config.monitor_preference, self.backoff, mono
-            )
-            if partner is not None:
-                targets.append(partner)
-            offline_peers = membership.offline_peers()
-            if offline_peers and self.rng.random() < offline_probe_probability(membership.online_count()):
-                targets.append(self.rng.choice(offline_peers))
-            message = gossip_message(membership.view())
-        for target in targets:
+            plan = plan_tick(membership, now_ms, mono, self.rng, self.backoff, self.policy)
+            message = encode_gossip(membership.view())
+        for failed in plan.failed:
+            self.count("failures_detected")
+            log.info("server %s declared offline: no heartbeat for %.1fs", failed.base_url, plan.timeout)
+        for gone in plan.forgotten:
+            log.info("server %s forgotten: offline for longer than the retention", gone)
+        for target in plan.targets:
             self.exchange_with(target.base_url, message)
 
     def spread(self) -> None:
@@ -186,11 +165,11 @@ class ClusterNode:
             partner = choose_partner(
                 membership.online_peers(), self.rng, self.config.monitor_preference, self.backoff, mono
             )
-            message = gossip_message(membership.view())
+            message = encode_gossip(membership.view())
         if partner is not None:
             self.exchange_with(partner.base_url, message)
 
-    def exchange_with(self, base_url: str, message: dict[str, Any], timeout: float | None = None) -> bool:
+    def exchange_with(self, base_url: str, message: bytes, timeout: float | None = None) -> bool:
         """POST our view to one peer and merge its answer; never raises."""
         self.count("exchanges_sent")
         try:
@@ -237,10 +216,8 @@ class ClusterNode:
         deadline = self._mono() + self.config.shutdown_timeout
         with self.store.transaction() as membership:
             membership.set_online(False, self._wall_ms())
-            peers = membership.online_peers()
-            message = gossip_message(membership.view())
-        self.rng.shuffle(peers)
-        peers.sort(key=lambda p: not p.monitor)
+            peers = goodbye_order(membership, self.rng)
+            message = encode_gossip(membership.view())
         told = 0
         for peer in peers:
             remaining = deadline - self._mono()

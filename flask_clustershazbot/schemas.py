@@ -16,6 +16,7 @@ from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = [
     "GossipServerSchema",
+    "ServerEntries",
     "ServerListSchema",
     "GossipMessageSchema",
     "ControlMessageSchema",
@@ -72,8 +73,56 @@ class GossipServerSchema(Schema):
     lastUpdate = Milliseconds(required=True)
 
 
-def _entries(items: list[dict[str, Any]], online: bool) -> list[ServerEntry]:
-    return [ServerEntry(i["baseUrl"], i["monitor"], i["lastUpdate"], online) for i in items]
+#: Invalid items reported in one error, at most (an error body stays small).
+MAX_REPORTED_ITEMS = 20
+_server_schema = GossipServerSchema()
+
+
+class ServerEntries(fields.Field[list[ServerEntry]]):
+    """A list of GossipServer objects, loaded as :class:`ServerEntry` values.
+
+    The rules are exactly those of :class:`GossipServerSchema`, applied in one
+    tight loop because every exchange carries the whole cluster (a schema
+    load per item costs ten times raw JSON). An item the loop does not accept
+    is loaded with :class:`GossipServerSchema` itself, so errors read the same
+    and anything the schema accepts is accepted; the equivalence is
+    property-tested.
+    """
+
+    default_error_messages = {"invalid": "Not a list of servers."}
+
+    def __init__(self, *, online: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.online = online
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[ServerEntry]:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        online = self.online
+        entries: list[ServerEntry] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(value):
+            if type(item) is dict:
+                url, monitor, last = item.get("baseUrl"), item.get("monitor"), item.get("lastUpdate")
+                # type() not isinstance(): bool is an int, and a str subclass
+                # takes the schema's path.
+                if type(url) is str and type(monitor) is bool and type(last) is int and 0 <= last <= MAX_SAFE_INTEGER:
+                    try:
+                        entries.append(ServerEntry(normalize_base_url(url), monitor, last, online))
+                        continue
+                    except InvalidBaseUrl:
+                        pass
+            try:
+                loaded = _server_schema.load(item)
+            except ValidationError as exc:
+                errors[index] = exc.messages
+                if len(errors) >= MAX_REPORTED_ITEMS:
+                    break
+                continue
+            entries.append(ServerEntry(loaded["baseUrl"], loaded["monitor"], loaded["lastUpdate"], online))
+        if errors:
+            raise ValidationError(errors)
+        return entries
 
 
 class ServerListSchema(Schema):
@@ -82,12 +131,13 @@ class ServerListSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    online = fields.Nested(GossipServerSchema, many=True, required=True)
-    offline = fields.Nested(GossipServerSchema, many=True, load_default=list)
+    online = ServerEntries(online=True, required=True)
+    offline = ServerEntries(online=False, load_default=list)
 
     @post_load
     def to_entries(self, data: dict[str, Any], **kwargs: Any) -> list[ServerEntry]:
-        return _entries(data["online"], True) + _entries(data["offline"], False)
+        result: list[ServerEntry] = data["online"] + data["offline"]
+        return result
 
 
 class GossipMessageSchema(ServerListSchema):

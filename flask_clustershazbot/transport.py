@@ -3,15 +3,13 @@ no redirects, bounded response size, and every failure as one typed error."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 
 from .auth import bearer
 from .errors import InvalidMessage, ShazbotError
 from .model import ServerEntry
 from .urls import endpoint_url
-from .wire import dumps, load_server_list, parse_json
+from .wire import load_server_list, parse_json
 
 __all__ = ["ExchangeError", "PeerClient", "read_limited"]
 
@@ -46,14 +44,14 @@ class PeerClient:
         self._timeout = timeout
         self._max_body = max_body
 
-    def exchange(self, base_url: str, message: dict[str, Any], timeout: float | None = None) -> list[ServerEntry]:
+    def exchange(self, base_url: str, message: bytes, timeout: float | None = None) -> list[ServerEntry]:
         """POST our view to a peer; return the entries of its answer."""
         limit = self._timeout if timeout is None else min(timeout, self._timeout)
         url = endpoint_url(base_url, self._prefix, "gossip")
         try:
             with self.session.post(
                 url,
-                data=dumps(message),
+                data=message,
                 headers={"Authorization": self._auth, "Content-Type": "application/json"},
                 timeout=(min(limit, 3.0), limit),
                 allow_redirects=False,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import table, write_section
 from flask_clustershazbot.config import load_config
 from flask_clustershazbot.handlers import RequestHandlers
 from flask_clustershazbot.node import ClusterNode
@@ -70,6 +71,7 @@ def per_exchange(targets: list[RequestHandlers], payloads: list[bytes]) -> float
 def main() -> None:
     header = ('servers', 'memory ms', 'shared ms', 'ratio', 'shared, other worker wrote ms', 'ratio')
     print("{:>8} {:>10} {:>10} {:>6} {:>30} {:>6}".format(*header))
+    rows: list[list[object]] = []
     for n in (100, 1000):
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -88,6 +90,15 @@ def main() -> None:
                 results["alternating"].append(per_exchange([worker_a, worker_b], payloads))
             mem, sh, alt = (min(results[k]) * 1000 for k in ("memory", "shared", "alternating"))
             print(f"{n:>8} {mem:>10.2f} {sh:>10.2f} {sh / mem:>6.2f} {alt:>30.2f} {alt / mem:>6.2f}")
+            rows.append([n, f"{mem:.2f}", f"{sh:.2f}", f"{sh / mem:.2f}x", f"{alt:.2f}", f"{alt / mem:.2f}x"])
+    write_section(
+        "store_cost",
+        "## Shared store (`python bench/store_cost.py`)\n\nServing one gossip exchange with the SQLite store that "
+        "gunicorn workers share, against the in-memory store of a single process; the last columns alternate two "
+        "processes' stores on one file, so every exchange first reloads what the other committed.\n\n"
+        + table(["servers", "memory (ms)", "shared (ms)", "ratio", "shared, other worker wrote (ms)", "ratio"], rows)
+        + "\n",
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["flask_clustershazbot", "flask_clustershazbot.*"]),
-    package_data={"flask_clustershazbot": ["py.typed"]},
+    package_data={"flask_clustershazbot": ["py.typed", "openapi.json"]},
     python_requires=">=3.10",
     install_requires=[
         "flask>=2.3",

@@ -7,6 +7,9 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from .errors import ClientError
 from .handlers import RequestHandlers
+from .openapi import shipped_openapi
+from .transport import SENDER_HEADER
+from .urls import InvalidBaseUrl, normalize_base_url
 from .wire import dumps
 
 __all__ = ["create_blueprint"]
@@ -31,9 +34,18 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     def authorization() -> str | None:
         return request.headers.get("Authorization")
 
+    def source() -> str:
+        """Who sent this, for logs: the address, and the sender's base URL if
+        it names one (only well-formed URLs, so nothing odd reaches a log)."""
+        address = request.remote_addr or "a peer"
+        try:
+            return f"{normalize_base_url(request.headers.get(SENDER_HEADER, ''))} ({address})"
+        except InvalidBaseUrl:
+            return address
+
     @bp.post("/gossip")
     def gossip() -> Response:
-        return _raw_json(handlers.gossip_response(authorization(), body(), request.remote_addr or "a peer"))
+        return _raw_json(handlers.gossip_response(authorization(), body(), source()))
 
     @bp.get("/list")
     def server_list() -> Response:
@@ -42,6 +54,11 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     @bp.post("/control")
     def control() -> Response:
         return _json(handlers.control_request(authorization(), body()))
+
+    @bp.get("/openapi.json")
+    def openapi() -> Response:
+        # Public: it describes the endpoints, not the cluster.
+        return _raw_json(shipped_openapi(url_prefix))
 
     @bp.errorhandler(ClientError)
     def client_error(error: ClientError) -> Response:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .allowlist import PeerAllowList, parse_allowed_peers
 from .errors import ConfigError
 from .urls import InvalidBaseUrl, normalize_base_url
 
@@ -48,6 +49,9 @@ class ShazbotConfig:
     request_timeout: float = 5.0
     shutdown_timeout: float = 5.0
     state_path: str | None = None
+    allowed_peers: tuple[str, ...] | None = None
+    max_entries_per_message: int = 10_000
+    max_view_size: int = 20_000
 
     @property
     def gossip_secret(self) -> str:
@@ -110,7 +114,7 @@ def _size(value: Any) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ValueError(f"must be a whole number of bytes (got {value!r})") from None
+        raise ValueError(f"must be a whole number (got {value!r})") from None
     if number <= 0:
         raise ValueError(f"must be greater than 0 (got {value!r})")
     return number
@@ -189,10 +193,16 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_REQUEST_TIMEOUT", "request_timeout", _seconds(positive=True))
     read("SHAZBOT_SHUTDOWN_TIMEOUT", "shutdown_timeout", _seconds(positive=True))
     read("SHAZBOT_STATE_PATH", "state_path", _text)
+    read("SHAZBOT_ALLOWED_PEERS", "allowed_peers", parse_allowed_peers)
+    read("SHAZBOT_MAX_ENTRIES_PER_MESSAGE", "max_entries_per_message", _size)
+    read("SHAZBOT_MAX_VIEW_SIZE", "max_view_size", _size)
 
     read_is_file = str(values.get("master_list", "")).lower().startswith("file:")
     if "master_list" in values and "master_list_update" in values and read_is_file != update_is_file:
         problems["SHAZBOT_MASTER_LIST_UPDATE"] = "must be file:// exactly when SHAZBOT_MASTER_LIST is"
+    base_url = values.get("base_url")
+    if base_url and "allowed_peers" in values and not PeerAllowList(values["allowed_peers"]).allows(base_url):
+        problems["SHAZBOT_ALLOWED_PEERS"] = "must allow this server's own SHAZBOT_BASE_URL"
     secrets = set(values.get("secrets", ())) & set(values.get("control_secrets", ()))
     if secrets:
         problems["SHAZBOT_CONTROL_SECRET"] = "must differ from every SHAZBOT_SECRET"

@@ -7,6 +7,7 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from .node import ClusterNode
 from .wire import encode_gossip, encode_server_list, gossip_message, load_control, load_gossip, parse_json
 
 __all__ = ["RequestHandlers", "Body"]
+
+log = logging.getLogger("flask_clustershazbot")
 
 #: A request body: raw bytes or text, or JSON already decoded.
 Body = bytes | str | Mapping[str, Any]
@@ -40,8 +43,27 @@ class RequestHandlers:
     def _merge_gossip(self, authorization: str | None, body: Body, source: str) -> list[ServerEntry]:
         if not is_authorized(authorization, self.config.secrets):
             raise Unauthorized("Missing or wrong gossip secret.")
-        entries = load_gossip(self._decode(body))
+        data = self._decode(body)
+        self._check_entry_count(data, source)
+        entries = load_gossip(data)
         return self.node.receive_gossip(entries, source)
+
+    def _check_entry_count(self, data: Any, source: str) -> None:
+        """Refuse a message listing more servers than we accept, before
+        validating any of them."""
+        if not isinstance(data, Mapping):
+            return
+        count = sum(len(v) for v in (data.get("online"), data.get("offline")) if isinstance(v, list))
+        if count > self.config.max_entries_per_message:
+            log.warning(
+                "refused a gossip message from %s listing %d servers (SHAZBOT_MAX_ENTRIES_PER_MESSAGE=%d)",
+                source,
+                count,
+                self.config.max_entries_per_message,
+            )
+            raise PayloadTooLarge(
+                f"Message lists {count} servers; at most {self.config.max_entries_per_message} are accepted."
+            )
 
     def _view(self, authorization: str | None) -> list[ServerEntry]:
         if not is_authorized(authorization, self._list_secrets):

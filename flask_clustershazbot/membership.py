@@ -9,7 +9,7 @@ is driven by the server, the unit tests and the simulator.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .model import ServerEntry, entry_key
@@ -42,6 +42,8 @@ class MergeReport:
     went_offline: list[str] = field(default_factory=list)
     dropped_stale: list[str] = field(default_factory=list)
     dropped_future: list[str] = field(default_factory=list)
+    refused_not_allowed: list[str] = field(default_factory=list)
+    refused_full: list[str] = field(default_factory=list)
     refuted: list[ServerEntry] = field(default_factory=list)
 
 
@@ -60,10 +62,16 @@ class Membership:
         now_ms: int,
         retention_ms: int,
         max_skew_ms: int,
+        admits: Callable[[str], bool] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self.self_url = self_url
         self.retention_ms = retention_ms
         self.max_skew_ms = max_skew_ms
+        #: Which base URLs may enter the view (SHAZBOT_ALLOWED_PEERS).
+        self.admits = admits
+        #: Cap on the view's size: a flood of made-up servers cannot grow it further.
+        self.max_entries = max_entries
         self.entries: dict[str, ServerEntry] = {
             self_url: ServerEntry(self_url, monitor, now_ms, True)
         }
@@ -121,7 +129,14 @@ class Membership:
                 self._consider_claim_about_self(entry, now_ms, report)
                 continue
             current = self.entries.get(entry.base_url)
-            if current is not None and entry_key(entry) <= entry_key(current):
+            if current is None:
+                if self.admits is not None and not self.admits(entry.base_url):
+                    report.refused_not_allowed.append(entry.base_url)
+                    continue
+                if self.max_entries is not None and len(self.entries) >= self.max_entries:
+                    report.refused_full.append(entry.base_url)
+                    continue
+            elif entry_key(entry) <= entry_key(current):
                 continue
             self.entries[entry.base_url] = entry
             report.changed.append(entry)

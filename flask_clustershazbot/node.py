@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from .allowlist import PeerAllowList
 from .config import ShazbotConfig
 from .errors import MasterListError
 from .masterlist import MasterListStore, open_master_list
@@ -51,6 +52,7 @@ class ClusterNode:
         self._wall_ms = wall_ms
         self._mono = monotonic
         self.rng = rng or random.Random()
+        self.allowlist = PeerAllowList(config.allowed_peers)
         # One process keeps its view in memory; several processes serving one
         # server share it through a file (see sqlite_store).
         self.store: StateStore = (
@@ -58,6 +60,7 @@ class ClusterNode:
         )
         self.client = client or PeerClient(
             secret=config.gossip_secret,
+            sender=config.base_url,
             url_prefix=config.url_prefix,
             timeout=config.request_timeout,
             max_body=config.max_content_length,
@@ -82,6 +85,8 @@ class ClusterNode:
             now_ms=self._wall_ms(),
             retention_ms=int(self.config.offline_retention * 1000),
             max_skew_ms=int(self.config.max_clock_skew * 1000),
+            admits=self.allowlist.allows if self.config.allowed_peers else None,
+            max_entries=self.config.max_view_size,
         )
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -171,6 +176,11 @@ class ClusterNode:
 
     def exchange_with(self, base_url: str, message: bytes, timeout: float | None = None) -> bool:
         """POST our view to one peer and merge its answer; never raises."""
+        if not self.allowlist.allows(base_url):
+            # Defence in depth: such entries never enter the view.
+            self.count("exchanges_refused_not_allowed")
+            log.warning("not contacting %s: outside SHAZBOT_ALLOWED_PEERS", base_url)
+            return False
         self.count("exchanges_sent")
         try:
             answer = self.client.exchange(base_url, message, timeout)
@@ -256,6 +266,23 @@ class ClusterNode:
                 source,
                 self.config.max_clock_skew,
                 ", ".join(report.dropped_future[:5]),
+            )
+        if report.refused_not_allowed:
+            self.count("entries_refused_not_allowed", len(report.refused_not_allowed))
+            log.warning(
+                "refused %d entr%s from %s outside SHAZBOT_ALLOWED_PEERS: %s",
+                len(report.refused_not_allowed),
+                "y" if len(report.refused_not_allowed) == 1 else "ies",
+                source,
+                ", ".join(report.refused_not_allowed[:5]),
+            )
+        if report.refused_full:
+            self.count("entries_refused_view_full", len(report.refused_full))
+            log.warning(
+                "view is full (SHAZBOT_MAX_VIEW_SIZE=%d): refused %d new entries from %s",
+                self.config.max_view_size,
+                len(report.refused_full),
+                source,
             )
         if report.dropped_stale:
             self.count("entries_dropped_stale", len(report.dropped_stale))

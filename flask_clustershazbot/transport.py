@@ -11,7 +11,9 @@ from .model import ServerEntry
 from .urls import endpoint_url
 from .wire import load_server_list, parse_json
 
-__all__ = ["ExchangeError", "PeerClient", "read_limited"]
+__all__ = ["ExchangeError", "PeerClient", "read_limited", "SENDER_HEADER"]
+
+SENDER_HEADER = "X-Clustershazbot-Sender"
 
 
 class ExchangeError(ShazbotError):
@@ -37,9 +39,14 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
 class PeerClient:
     """Talks to peers' gossip endpoints."""
 
-    def __init__(self, *, secret: str, url_prefix: str, timeout: float, max_body: int) -> None:
+    def __init__(self, *, secret: str, sender: str, url_prefix: str, timeout: float, max_body: int) -> None:
         self.session = requests.Session()
-        self._auth = bearer(secret)
+        self._headers = {
+            "Authorization": bearer(secret),
+            "Content-Type": "application/json",
+            # Not part of the protocol: lets the receiver's logs name us.
+            SENDER_HEADER: sender,
+        }
         self._prefix = url_prefix
         self._timeout = timeout
         self._max_body = max_body
@@ -52,7 +59,7 @@ class PeerClient:
             with self.session.post(
                 url,
                 data=message,
-                headers={"Authorization": self._auth, "Content-Type": "application/json"},
+                headers=self._headers,
                 timeout=(min(limit, 3.0), limit),
                 allow_redirects=False,
                 stream=True,

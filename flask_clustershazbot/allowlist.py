@@ -1,0 +1,67 @@
+"""Which base URLs this server may talk to (SHAZBOT_ALLOWED_PEERS). Pure.
+
+Patterns are host names with ``*`` wildcards (``*.internal.example``,
+``node-?.example``) and CIDR ranges (``10.0.0.0/8``, ``fd00::/8``, a bare IP).
+Matching is on the URL's host as written, not on what it resolves to, so a
+name pattern trusts your DNS: prefer CIDR ranges for IP-addressed clusters.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+__all__ = ["PeerAllowList", "parse_allowed_peers"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_allowed_peers(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    patterns = tuple(p.strip().lower() for p in items if p.strip())
+    if not patterns:
+        raise ValueError("must hold at least one host pattern or CIDR range")
+    for pattern in patterns:
+        if "/" in pattern or _is_ip(pattern):
+            try:
+                ipaddress.ip_network(pattern, strict=False)
+            except ValueError:
+                raise ValueError(f"{pattern!r} is not a valid CIDR range") from None
+        elif not all(c.isalnum() or c in "-.*?_[]" for c in pattern):
+            raise ValueError(f"{pattern!r} is not a host pattern")
+    return patterns
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class PeerAllowList:
+    """``allows(base_url)``: may we send to, and keep an entry for, this URL?"""
+
+    def __init__(self, patterns: tuple[str, ...] | None) -> None:
+        self.patterns = patterns
+        self._networks: list[Network] = []
+        self._names: list[str] = []
+        for pattern in patterns or ():
+            if "/" in pattern or _is_ip(pattern):
+                self._networks.append(ipaddress.ip_network(pattern.strip("[]"), strict=False))
+            else:
+                self._names.append(pattern)
+        self.allows = lru_cache(maxsize=65536)(self._allows)
+
+    def _allows(self, base_url: str) -> bool:
+        if self.patterns is None:
+            return True
+        host = (urlsplit(base_url).hostname or "").lower()
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return any(fnmatch.fnmatchcase(host, name) for name in self._names)
+        return any(address in network for network in self._networks)

@@ -10,6 +10,7 @@ See README.md "Configuration" for the variables.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -19,7 +20,7 @@ from flask import Flask
 
 from flask_clustershazbot import Shazbot
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 app = Flask(__name__)
@@ -39,7 +40,8 @@ def main() -> None:
     # Python ends on SIGTERM without running atexit hooks: turn it into a
     # normal exit so the server says goodbye (gunicorn does this by itself).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    port = urlsplit(shazbot.config.base_url).port or 80
+    # PORT (if set) is where to listen, e.g. behind a proxy; else the base URL's port.
+    port = int(os.environ.get("PORT") or urlsplit(shazbot.config.base_url).port or 80)
     shazbot.start()
     app.run(host="127.0.0.1", port=port, threaded=True)
 

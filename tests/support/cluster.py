@@ -40,8 +40,11 @@ def free_port() -> int:
 class Server:
     """One cluster member: ``python examples/app.py`` with SHAZBOT_* in its environment."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, port: int | None = None, prefix: list[str] | None = None
+    ) -> None:
         self.name = name
+        self.prefix = prefix or []  # e.g. ["faketime", "-f", "+600s"]
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/"
         self.env = {**env, "SHAZBOT_BASE_URL": self.base_url}
@@ -52,7 +55,7 @@ class Server:
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "examples" / "app.py")],
+                [*self.prefix, sys.executable, str(ROOT / "examples" / "app.py")],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

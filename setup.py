@@ -18,6 +18,7 @@ setup(
         "requests>=2.28",
         "marshmallow>=4",
     ],
+    extras_require={"metrics": ["prometheus_client>=0.17"]},
     classifiers=[
         "Framework :: Flask",
         "Programming Language :: Python :: 3",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import signals
 from .config import ShazbotConfig, load_config
 from .errors import (
     ConfigError,
@@ -38,4 +39,5 @@ __all__ = [
     "PayloadTooLarge",
     "ConfigError",
     "MasterListError",
+    "signals",
 ]

@@ -7,6 +7,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from .errors import ClientError
 from .handlers import RequestHandlers
+from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
 from .transport import SENDER_HEADER
 from .urls import InvalidBaseUrl, normalize_base_url
@@ -54,6 +55,21 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     @bp.post("/control")
     def control() -> Response:
         return _json(handlers.control_request(authorization(), body()))
+
+    @bp.get("/health")
+    def health() -> Response:
+        # For load balancers: no secret, no details. 503 takes a drained or
+        # leaving server out of rotation.
+        online = handlers.node.own_entry().online
+        return _json({"online": online}, 200 if online else 503)
+
+    @bp.get("/metrics")
+    def metrics() -> Response:
+        handlers.check_list_secret(authorization())
+        if not metrics_available():
+            return _json({"error": "Metrics need prometheus_client: pip install Flask-ClusterShazbot[metrics]."}, 501)
+        body, content_type = render_metrics(handlers.node)
+        return current_app.response_class(body, content_type=content_type)
 
     @bp.get("/openapi.json")
     def openapi() -> Response:

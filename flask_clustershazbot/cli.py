@@ -16,7 +16,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .auth import bearer
-from .errors import InvalidMessage
+from .errors import InvalidMessage, MasterListError
+from .model import ServerEntry, entries_to_wire
 from .urls import InvalidBaseUrl, endpoint_url, normalize_base_url
 from .wire import load_server_list, parse_json
 
@@ -74,37 +75,79 @@ def format_age(ms: int) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-@shazbot_cli.command("status")
-@url_option
-@click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON.")
-def status(url: str | None, as_json: bool) -> None:
-    """Show the cluster as the running server sees it."""
-    base_url = _target(url)
-    response = _call("GET", base_url, "list")
-    try:
-        data = parse_json(response.content)
-        entries = load_server_list(data)
-    except InvalidMessage:
-        raise click.ClickException(f"{base_url} did not answer with a server list") from None
-    if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
-        return
+def _echo_table(entries: list[ServerEntry], this_url: str | None) -> None:
     now_ms = int(time.time() * 1000)
     rows = [("BASE URL", "STATUS", "MONITOR", "LAST UPDATE")]
-    for entry in sorted(entries, key=lambda e: e.base_url):
+    for entry in sorted(entries):
         rows.append(
             (
-                entry.base_url + (" (this)" if entry.base_url == base_url else ""),
+                entry.base_url + (" (this)" if entry.base_url == this_url else ""),
                 "online" if entry.online else "offline",
                 "yes" if entry.monitor else "no",
                 f"{format_age(now_ms - entry.last_update)} ago",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        if index:  # colours only reach a terminal: click.echo strips them elsewhere
+            cells[1] = click.style(cells[1], fg="green" if row[1] == "online" else "red")
+        click.echo("  ".join(cells).rstrip())
     online = sum(1 for e in entries if e.online)
     click.echo(f"{online} online, {len(entries) - online} offline")
+
+
+def _fetch(base_url: str) -> tuple[Any, list[ServerEntry]]:
+    response = _call("GET", base_url, "list")
+    try:
+        data = parse_json(response.content)
+        return data, load_server_list(data)
+    except InvalidMessage:
+        raise click.ClickException(f"{base_url} did not answer with a server list") from None
+
+
+@shazbot_cli.command("status")
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON.")
+@click.option("--watch", is_flag=True, help="Redraw every gossip interval (at least 1 s) until Ctrl-C.")
+def status(url: str | None, as_json: bool, watch: bool) -> None:
+    """Show the cluster as the running server sees it."""
+    base_url = _target(url)
+    if not watch:
+        data, entries = _fetch(base_url)
+        if as_json:
+            click.echo(json.dumps(data, indent=2, sort_keys=True))
+        else:
+            _echo_table(entries, base_url)
+        return
+    interval = max(float(_extension().config.gossip_interval), 1.0)
+    try:
+        while True:
+            try:
+                data, entries = _fetch(base_url)
+                click.clear()
+                click.echo(f"{base_url}  {time.strftime('%H:%M:%S')}  (Ctrl-C to stop)")
+                _echo_table(entries, base_url)
+            except click.ClickException as exc:
+                click.echo(f"error: {exc.message}", err=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+@shazbot_cli.command("masterlist")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored document as JSON.")
+def masterlist(as_json: bool) -> None:
+    """Show the master list as stored at SHAZBOT_MASTER_LIST."""
+    extension = _extension()
+    try:
+        entries = extension.node.master_list.read()
+    except MasterListError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(entries_to_wire(entries), indent=2, sort_keys=True))
+    else:
+        _echo_table(entries, extension.config.base_url)
 
 
 def _control(url: str | None, online: bool) -> None:

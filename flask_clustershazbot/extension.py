@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from flask import Flask, current_app
 
+from . import signals
 from .blueprint import create_blueprint
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
@@ -59,6 +60,8 @@ class Shazbot:
         self._state = "new"  # new -> running -> stopped
         self._testing = False
         self._election: LeaderElection | None = None
+        self._app: Flask | None = None
+        self._signalled: dict[str, bool] | None = None
         if app is not None:
             self.init_app(app)
 
@@ -69,7 +72,8 @@ class Shazbot:
         state_path = config.state_path or (default_state_path(config.base_url) if under_gunicorn() else None)
         node = ClusterNode(config, state_path=state_path)
         self._config, self._node = config, node
-        self._loop = GossipLoop(node)
+        self._app = app
+        self._loop = GossipLoop(node, after_job=self._send_signals)
         self._handlers = RequestHandlers(node, config, on_control=self._spread)
         self._testing = bool(app.testing)
         app.extensions["shazbot"] = self
@@ -160,6 +164,26 @@ class Shazbot:
                 store.set_meta("leader_pid", str(os.getpid()))
             assert self._loop is not None
             self._loop.start()
+
+    def _send_signals(self) -> None:
+        """Signal what changed since the last call (in the loop's process)."""
+        entries = {e.base_url: e for e in self.node.entries()}
+        now = {url: e.online for url, e in entries.items()}
+        before = self._signalled or {}
+        self._signalled = now
+        went_online = sorted(u for u, online in now.items() if online and before.get(u) is not True)
+        went_offline = sorted(u for u, online in now.items() if not online and before.get(u) is True)
+        went_offline += sorted(u for u, online in before.items() if online and u not in now)
+        if not (went_online or went_offline):
+            return
+        app = self._app
+        assert app is not None
+        with app.app_context():  # receivers may use current_app, as in a request
+            for url in went_online:
+                signals.server_online.send(app, base_url=url, entry=entries[url])
+            for url in went_offline:
+                signals.server_offline.send(app, base_url=url, entry=entries.get(url))
+            signals.view_changed.send(app, online=went_online, offline=went_offline, view=list(entries.values()))
 
     def _spread(self) -> None:
         """Tell a peer about a drain or return at once, from whichever

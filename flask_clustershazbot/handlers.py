@@ -65,9 +65,13 @@ class RequestHandlers:
                 f"Message lists {count} servers; at most {self.config.max_entries_per_message} are accepted."
             )
 
-    def _view(self, authorization: str | None) -> list[ServerEntry]:
+    def check_list_secret(self, authorization: str | None) -> None:
+        """The gossip or the control secret (for reading: list, metrics)."""
         if not is_authorized(authorization, self._list_secrets):
             raise Unauthorized("Missing or wrong secret.")
+
+    def _view(self, authorization: str | None) -> list[ServerEntry]:
+        self.check_list_secret(authorization)
         return self.node.entries()
 
     def gossip_request(self, authorization: str | None, body: Body, source: str = "a peer") -> dict[str, Any]:

@@ -33,8 +33,11 @@ def _utcnow() -> datetime:
 
 
 class GossipLoop:
-    def __init__(self, node: ClusterNode, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, node: ClusterNode, rng: random.Random | None = None, after_job: Callable[[], None] | None = None
+    ) -> None:
         self.node = node
+        self._after_job = after_job
         self.config = node.config
         self.rng = rng or random.Random()
         self._scheduler: BackgroundScheduler | None = None
@@ -69,7 +72,7 @@ class GossipLoop:
 
     def request_spread(self) -> None:
         if self._scheduler is not None:
-            self._scheduler.add_job(self._guarded(self.node.spread))
+            self._scheduler.add_job(self._watched(self.node.spread))
 
     # -- jobs ----------------------------------------------------------------
 
@@ -88,7 +91,7 @@ class GossipLoop:
         if self._scheduler.get_job("tick") is None:
             interval = self.config.gossip_interval
             self._scheduler.add_job(
-                self._guarded(self.node.gossip_tick),
+                self._watched(self.node.gossip_tick),
                 "interval",
                 seconds=interval,
                 jitter=interval / 10,
@@ -119,12 +122,23 @@ class GossipLoop:
         if self._scheduler is not None:
             self._scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
 
-    @staticmethod
-    def _guarded(func: Callable[[], None]) -> Callable[[], None]:
+    def _guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 func()
             except Exception:  # never raise into the scheduler
                 log.exception("gossip job failed")
+
+        return run
+
+    def _watched(self, func: Callable[[], None]) -> Callable[[], None]:
+        """``func``, then the after-job hook (signals), both guarded."""
+        guarded = self._guarded(func)
+        after = self._after_job
+
+        def run() -> None:
+            guarded()
+            if after is not None:
+                self._guarded(after)()
 
         return run

@@ -75,8 +75,13 @@ class ClusterNode:
         )
         self.backoff = PeerBackoff(base=config.gossip_interval, limit=8 * config.gossip_interval)
         self.policy = TickPolicy(config.gossip_interval, config.monitor_preference, config.failure_timeout)
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()  # this process's counts
+        self.marks: dict[str, float] = {}  # this process's latest times (epoch seconds)
         self._counter_lock = threading.Lock()
+        self._pending: Counter[str] = Counter()
+        self._pending_marks: dict[str, float] = {}
+        if isinstance(self.store, SqliteStore):
+            self.store.take_pending = self._take_pending
 
     def new_membership(self) -> Membership:
         return Membership(
@@ -92,6 +97,28 @@ class ClusterNode:
     def count(self, name: str, amount: int = 1) -> None:
         with self._counter_lock:
             self.counters[name] += amount
+            self._pending[name] += amount
+
+    def mark(self, name: str) -> None:
+        """Record that ``name`` happened now (for the metrics' timestamps)."""
+        now = self._wall_ms() / 1000
+        with self._counter_lock:
+            self.marks[name] = now
+            self._pending_marks[name] = now
+
+    def _take_pending(self) -> tuple[dict[str, int], dict[str, float]]:
+        with self._counter_lock:
+            counts, marks = dict(self._pending), dict(self._pending_marks)
+            self._pending.clear()
+            self._pending_marks.clear()
+        return counts, marks
+
+    def totals(self) -> tuple[dict[str, int], dict[str, float]]:
+        """Counters and latest times for the whole server (every process)."""
+        if isinstance(self.store, SqliteStore):
+            return self.store.totals()
+        with self._counter_lock:
+            return dict(self.counters), dict(self.marks)
 
     # -- reading -------------------------------------------------------------
 
@@ -143,6 +170,7 @@ class ClusterNode:
             self.count("master_list_read_failures")
             raise
         self.count("master_list_reads")
+        self.mark("master_list_read")
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(entries, now_ms, mono)
@@ -195,6 +223,7 @@ class ClusterNode:
             log.exception("exchange with %s failed unexpectedly", base_url)
             return False
         self.backoff.record_success(base_url)
+        self.mark("exchange_success")
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(answer, now_ms, mono)
@@ -219,6 +248,7 @@ class ClusterNode:
             self.count("master_list_write_failures")
             raise
         self.count("master_list_writes")
+        self.mark("master_list_write")
 
     def leave(self, *, write_master_list: bool) -> None:
         """Mark this server offline and tell a few peers, monitors first,

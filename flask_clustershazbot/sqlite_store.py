@@ -35,7 +35,15 @@ CREATE TABLE IF NOT EXISTS entries (
     heard_at REAL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
+
+_ADD_COUNT = "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"
+_LATEST_MARK = "INSERT INTO marks VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)"
+
+#: Counts and latest times a process has not written yet: ``(counters, marks)``.
+Pending = tuple[dict[str, int], dict[str, float]]
 
 
 def _private_dir(path: str) -> None:
@@ -71,6 +79,8 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._cache: Membership | None = None
         self._data_version: int | None = None
+        #: Hands over this process's unwritten counters; set by the node.
+        self.take_pending: Callable[[], Pending] | None = None
 
     def _connection(self) -> sqlite3.Connection:
         # Connections never cross a fork: a process opens its own, lazily, so
@@ -118,8 +128,8 @@ class SqliteStore:
         membership.last_detection = float(row[0]) if row and row[0] is not None else None
         return membership
 
-    @staticmethod
     def _save(
+        self,
         conn: sqlite3.Connection,
         membership: Membership,
         entries_before: dict[str, ServerEntry],
@@ -137,6 +147,13 @@ class SqliteStore:
         removed = [(url,) for url in entries_before if url not in membership.entries]
         if removed:
             conn.executemany("DELETE FROM entries WHERE base_url = ?", removed)
+        if self.take_pending is not None:
+            # Counters ride along with the view's writes: one set per server.
+            counts, marks = self.take_pending()
+            if counts:
+                conn.executemany(_ADD_COUNT, counts.items())
+            if marks:
+                conn.executemany(_LATEST_MARK, marks.items())
         if membership.last_detection != detection_before:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_detection', ?)",
@@ -144,6 +161,16 @@ class SqliteStore:
             )
 
     # -- small shared facts ------------------------------------------------------
+
+    def totals(self) -> Pending:
+        """Every process's counters and latest times, added up."""
+        with self.transaction():
+            pass  # writes what this process has pending
+        with self._lock:
+            conn = self._connection()
+            counts = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM counters")}
+            marks = {str(k): float(v) for k, v in conn.execute("SELECT name, value FROM marks")}
+        return counts, marks
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:

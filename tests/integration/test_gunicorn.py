@@ -171,3 +171,27 @@ def test_werkzeug_reloader_runs_the_loop_only_in_the_serving_child(tmp_path: Pat
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def metric(server: GunicornServer, name: str) -> float:
+    import requests
+
+    text = requests.get(f"{server.base_url}clustershazbot/metrics", headers={"Authorization": CONTROL_SECRET},
+                        timeout=5).text
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_metrics_are_one_set_per_server_not_per_worker(start_gunicorn, stub: StubPeer) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    server = start_gunicorn(workers=3)
+    wait_until(lambda: len(server.workers()) == 3, timeout=20, what="3 workers")
+    before = metric(server, "shazbot_exchanges_received_total")
+    posts = 30
+    for _ in range(posts):  # spread over the workers by the kernel
+        requests.post(f"{server.base_url}clustershazbot/gossip", headers={"Authorization": GOSSIP_SECRET},
+                      json={"message": "gossip", "online": []}, timeout=5).raise_for_status()
+    readings = [metric(server, "shazbot_exchanges_received_total") for _ in range(10)]
+    assert readings == [before + posts] * 10  # every worker reports the server's total
+    sent = metric(server, "shazbot_exchanges_sent_total")
+    assert abs(sent - stub.count()) <= 3  # the leader's exchanges, seen from any worker

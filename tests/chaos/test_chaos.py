@@ -19,6 +19,7 @@ import requests
 
 from ..support.cluster import GOSSIP_SECRET, base_env, free_port
 from ..support.masterlist_server import MasterListServer
+from ..support.tools import require_tool
 from ..support.waiting import wait_until
 from .conftest import CHAOS, ProxiedServer, report
 
@@ -263,6 +264,7 @@ def introduce(newcomer: ProxiedServer, member: ProxiedServer) -> None:
 
 
 def test_clock_offsets(proxied: Start, chaos_env: dict[str, str], master_store: MasterListServer) -> None:
+    require_tool("faketime", "faketime")
     honest = cluster(proxied, chaos_env, 2, master_store)
     skewed = proxied("skewed", chaos_env, prefix=["faketime", "-f", "+60s"])  # within the 300 s limit
     introduce(skewed, honest[0])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from .auth import is_authorized
 from .errors import ClientError
 from .handlers import RequestHandlers
 from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
+from .status_page import STATUS_PAGE
 from .transport import SENDER_HEADER
 from .urls import InvalidBaseUrl, normalize_base_url
 from .wire import dumps
@@ -55,6 +57,38 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     @bp.post("/control")
     def control() -> Response:
         return _json(handlers.control_request(authorization(), body()))
+
+    def require_operator() -> Response | None:
+        """The status page uses HTTP Basic (any user, the control secret as
+        password) so that a browser asks for it."""
+        credentials = request.authorization
+        password = credentials.password if credentials is not None and credentials.type == "basic" else None
+        if password is not None and is_authorized(password, handlers.config.control_secrets):
+            return None
+        response = _json({"error": "The status page needs the control secret as the Basic auth password."}, 401)
+        response.headers["WWW-Authenticate"] = 'Basic realm="clustershazbot", charset="UTF-8"'
+        return response
+
+    @bp.get("/")
+    def status_page() -> Response:
+        refused = require_operator()
+        if refused is not None:
+            return refused
+        response = current_app.response_class(STATUS_PAGE, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+        )
+        return response
+
+    @bp.get("/status.json")
+    def status_json() -> Response:
+        refused = require_operator()
+        if refused is not None:
+            return refused
+        response = _json(handlers.node.status())
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @bp.get("/health")
     def health() -> Response:

@@ -170,7 +170,8 @@ class HttpMasterList:
 
     def _put(self, body: bytes, etag: str | None) -> None:
         where = _redact(self.write_url)
-        headers = {"Content-Type": "application/json"}
+        # Azure Blob Storage requires the blob type on PUT; other stores ignore it.
+        headers = {"Content-Type": "application/json", "x-ms-blob-type": "BlockBlob"}
         if self._auth:
             headers["Authorization"] = self._auth
         if etag:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from .allowlist import PeerAllowList
 from .config import ShazbotConfig
@@ -132,6 +133,37 @@ class ClusterNode:
 
     def server_list(self) -> ServerList:
         return entries_to_wire(self.entries())
+
+    def status(self) -> dict[str, Any]:
+        """What the status page shows: each server, how long it has been
+        silent here, and whether it is suspected (silent for more than half
+        the failure timeout)."""
+        now_ms, mono = self._wall_ms(), self._mono()
+        with self.store.transaction() as membership:
+            timeout = self.policy.timeout_for(len(membership.entries))
+            own = membership.own
+            servers = []
+            for entry in sorted(membership.view()):
+                is_self = entry.base_url == own.base_url
+                silent = None if is_self else max(mono - membership.heard_at.get(entry.base_url, mono), 0.0)
+                servers.append({
+                    "baseUrl": entry.base_url,
+                    "online": entry.online,
+                    "monitor": entry.monitor,
+                    "lastUpdate": entry.last_update,
+                    "ageSeconds": max(now_ms - entry.last_update, 0) / 1000,
+                    "silentSeconds": silent,
+                    "suspected": entry.online and silent is not None and silent > timeout / 2,
+                    "self": is_self,
+                })
+        online = sum(1 for s in servers if s["online"])
+        return {
+            "self": own.to_wire() | {"online": own.online},
+            "servers": servers,
+            "online": online,
+            "offline": len(servers) - online,
+            "failureTimeout": timeout,
+        }
 
     # -- serving -------------------------------------------------------------
 

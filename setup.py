@@ -18,7 +18,7 @@ setup(
         "requests>=2.28",
         "marshmallow>=4",
     ],
-    extras_require={"metrics": ["prometheus_client>=0.17"]},
+    extras_require={"metrics": ["prometheus_client>=0.17"], "s3": ["boto3>=1.35"]},
     classifiers=[
         "Framework :: Flask",
         "Programming Language :: Python :: 3",

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .allowlist import PeerAllowList, parse_allowed_peers
 from .errors import ConfigError
+from .s3store import parse_s3_url
 from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool"]
@@ -123,8 +124,10 @@ def _size(value: Any) -> int:
 def _store_url(value: Any) -> str:
     text = str(value).strip()
     scheme = urlsplit(text).scheme.lower()
-    if scheme not in ("http", "https", "file"):
-        raise ValueError(f"must be an http://, https:// or file:// URL (got {text!r})")
+    if scheme not in ("http", "https", "file", "s3"):
+        raise ValueError(f"must be an http://, https://, file:// or s3:// URL (got {text!r})")
+    if scheme == "s3":
+        parse_s3_url(text)
     if scheme == "file" and not urlsplit(text).path:
         raise ValueError(f"file:// URL has no path (got {text!r})")
     return text
@@ -176,8 +179,10 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_BASE_URL", "base_url", _base_url, required=True)
     read("SHAZBOT_MASTER_LIST", "master_list", _store_url, required=True)
     read("SHAZBOT_MASTER_LIST_UPDATE", "master_list_update", _store_url, required=True)
-    update_is_file = str(values.get("master_list_update", "")).lower().startswith("file:")
-    read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _text, required=not update_is_file)
+    update_scheme = str(values.get("master_list_update", "")).split(":", 1)[0].lower()
+    # file:// needs no credential, s3:// takes the AWS credential chain.
+    read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _text,
+         required=update_scheme not in ("file", "s3"))
     read("SHAZBOT_GOSSIP_INTERVAL", "gossip_interval", _seconds(positive=True))
     read("SHAZBOT_MASTER_ANNOUNCE_MINIMUM", "master_announce_minimum", _seconds(positive=False))
     read("SHAZBOT_MASTER_ANNOUNCE_INTERVAL", "master_announce_interval", _seconds(positive=False))
@@ -197,9 +202,10 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_MAX_ENTRIES_PER_MESSAGE", "max_entries_per_message", _size)
     read("SHAZBOT_MAX_VIEW_SIZE", "max_view_size", _size)
 
-    read_is_file = str(values.get("master_list", "")).lower().startswith("file:")
-    if "master_list" in values and "master_list_update" in values and read_is_file != update_is_file:
-        problems["SHAZBOT_MASTER_LIST_UPDATE"] = "must be file:// exactly when SHAZBOT_MASTER_LIST is"
+    read_scheme = str(values.get("master_list", "")).split(":", 1)[0].lower()
+    kinds = {scheme if scheme in ("file", "s3") else "http" for scheme in (read_scheme, update_scheme)}
+    if "master_list" in values and "master_list_update" in values and len(kinds) > 1:
+        problems["SHAZBOT_MASTER_LIST_UPDATE"] = "must be the same kind of store as SHAZBOT_MASTER_LIST"
     base_url = values.get("base_url")
     if base_url and "allowed_peers" in values and not PeerAllowList(values["allowed_peers"]).allows(base_url):
         problems["SHAZBOT_ALLOWED_PEERS"] = "must allow this server's own SHAZBOT_BASE_URL"

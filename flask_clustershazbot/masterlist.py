@@ -39,7 +39,7 @@ class MasterListStore(Protocol):
     def update(self, merge: MergeFn) -> None: ...
 
 
-def _decode(body: bytes, where: str) -> list[ServerEntry]:
+def decode_server_list(body: bytes, where: str) -> list[ServerEntry]:
     if not body.strip():
         return []
     try:
@@ -76,7 +76,7 @@ class FileMasterList:
             return []
         except OSError as exc:
             raise MasterListError(f"cannot read master list {path}: {exc.strerror}") from None
-        return _decode(body, path)
+        return decode_server_list(body, path)
 
     def read(self) -> list[ServerEntry]:
         return self._read_path(self.read_path)
@@ -159,7 +159,7 @@ class HttpMasterList:
                 if response.status_code != 200:
                     raise MasterListError(f"reading master list {where} failed: HTTP {response.status_code}")
                 body = read_limited(response, self._max_body)
-                return _decode(body, where), response.headers.get("ETag")
+                return decode_server_list(body, where), response.headers.get("ETag")
         except ExchangeError as exc:
             raise MasterListError(f"reading master list {where} failed: {exc}") from None
         except requests.RequestException as exc:
@@ -217,6 +217,11 @@ def open_master_list(
     timeout: float,
     max_body: int,
 ) -> MasterListStore:
-    if urlsplit(write_url).scheme.lower() == "file" and urlsplit(read_url).scheme.lower() == "file":
+    schemes = {urlsplit(read_url).scheme.lower(), urlsplit(write_url).scheme.lower()}
+    if schemes == {"file"}:
         return FileMasterList(read_url, write_url)
+    if schemes == {"s3"}:
+        from .s3store import S3MasterList
+
+        return S3MasterList(read_url, write_url, timeout=timeout, max_body=max_body)
     return HttpMasterList(read_url, write_url, auth, session=session, timeout=timeout, max_body=max_body)

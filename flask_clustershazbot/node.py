@@ -33,6 +33,7 @@ __all__ = ["ClusterNode"]
 
 log = logging.getLogger("flask_clustershazbot")
 
+
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 

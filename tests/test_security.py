@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from werkzeug.serving import make_server
 from flask_clustershazbot import ConfigError, Shazbot, load_config
 
 from .support.cluster import free_port
+from .support.fake_peer import FakePeer
 from .support.masterlist_server import MasterListServer
 from .support.stub_peer import StubPeer
 from .support.waiting import wait_until
@@ -25,37 +25,6 @@ GOSSIP = "gossip-s3cret-value"
 ROTATED = "rotated-s3cret-value"
 CONTROL = "control-s3cret-value"
 STORE_TOKEN = "Bearer wr0ng-store-token"
-
-
-class FixedAnswer:
-    """A fake peer that answers every request with one fixed response."""
-
-    def __init__(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.requests = 0
-        answer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                answer.requests += 1
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -99,7 +68,7 @@ def test_no_secret_in_any_log_line_error_body_or_exception(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     store = MasterListServer(auth="Bearer the-right-store-token").start()
-    failing = FixedAnswer(500, b"<html>oops</html>")
+    failing = FakePeer(500, b"<html>oops</html>", "text/html")
     port = free_port()
     app = member(
         tmp_path, port,
@@ -192,7 +161,7 @@ def test_caps_bound_a_flood_of_fake_servers(tmp_path: Any, caplog: pytest.LogCap
 
 def test_redirects_are_never_followed(tmp_path: Any) -> None:
     target = StubPeer(GOSSIP).start()
-    redirecting = FixedAnswer(307, headers={"Location": f"{target.base_url}clustershazbot/gossip"})
+    redirecting = FakePeer(307, headers={"Location": f"{target.base_url}clustershazbot/gossip"})
     app = member(tmp_path, 5000)
     shazbot: Shazbot = app.extensions["shazbot"]
     message = shazbot.node.server_list()
@@ -203,6 +172,6 @@ def test_redirects_are_never_followed(tmp_path: Any) -> None:
     finally:
         redirecting.stop()
         target.stop()
-    assert redirecting.requests == 1 and target.count() == 0
+    assert redirecting.hits == 1 and target.count() == 0
     assert shazbot.node.counters["exchanges_failed_http_307"] == 1
     assert message

@@ -4,20 +4,18 @@ docs/reliability.md."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import signal
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from ..support.cluster import GOSSIP_SECRET, base_env, free_port
+from ..support.fake_peer import FakePeer
 from ..support.masterlist_server import MasterListServer
 from ..support.tools import require_tool
 from ..support.waiting import wait_until
@@ -102,38 +100,6 @@ def test_blackholing_peer_does_not_slow_gossip_or_pile_up_threads(
     assert all(sees([a, b], s, True) for s in (a, b, c))  # asked through a and b: c answers no one
 
 
-class FakePeer:
-    """Answers every gossip request with one fixed response."""
-
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.hits = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                fake.hits += 1
-                payload = body() if callable(body) else body
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                with contextlib.suppress(OSError):
-                    self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_hostile_and_broken_answers_leave_views_unharmed(
     proxied: Start, chaos_env: dict[str, str], master_store: MasterListServer
 ) -> None:
@@ -179,13 +145,17 @@ def test_hostile_and_broken_answers_leave_views_unharmed(
 
 
 def test_master_list_store_down_slow_and_raced(proxied: Start, tmp_path: Path) -> None:
-    # Down at start: the server serves at once and joins when the store is back.
+    # Down at start and at every announce: the server serves at once, logs
+    # each failed write, and keeps going.
     port = free_port()
-    env = {**base_env(f"http://127.0.0.1:{port}/list.json"), **CHAOS}
+    env = {**base_env(f"http://127.0.0.1:{port}/list.json"), **CHAOS, "SHAZBOT_MASTER_ANNOUNCE_MINIMUM": "0.2",
+           "SHAZBOT_MASTER_ANNOUNCE_INTERVAL": "0.2"}
     began = time.monotonic()
     alone = proxied("alone", env)
     serving_after = time.monotonic() - began
     assert serving_after < 10
+    wait_until(lambda: alone.log_path.read_text().count("could not write the master list") >= 2, timeout=20,
+               what="failed announces to be logged")
 
     # Slow: the store answers after 5 s, beyond the 1 s request timeout.
     slow = MasterListServer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -103,11 +104,15 @@ class Server:
         """Stop the process (SIGTERM: a graceful leave; SIGKILL: a crash)."""
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
-        self.process.send_signal(sig)
+        # The whole process group: a wrapper such as faketime runs the server
+        # as its child.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
 
     def log_tail(self, lines: int = 30) -> str:

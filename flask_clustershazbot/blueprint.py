@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from .auth import is_authorized
-from .errors import ClientError
+from .errors import ClientError, Unauthorized
 from .handlers import RequestHandlers
 from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
@@ -58,22 +58,20 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     def control() -> Response:
         return _json(handlers.control_request(authorization(), body()))
 
-    def require_operator() -> Response | None:
+    def require_operator() -> None:
         """The status page uses HTTP Basic (any user, the control secret as
         password) so that a browser asks for it."""
         credentials = request.authorization
         password = credentials.password if credentials is not None and credentials.type == "basic" else None
-        if password is not None and is_authorized(password, handlers.config.control_secrets):
-            return None
-        response = _json({"error": "The status page needs the control secret as the Basic auth password."}, 401)
-        response.headers["WWW-Authenticate"] = 'Basic realm="clustershazbot", charset="UTF-8"'
-        return response
+        if password is None or not is_authorized(password, handlers.config.control_secrets):
+            raise Unauthorized(
+                "The status page needs the control secret as the Basic auth password.",
+                headers={"WWW-Authenticate": 'Basic realm="clustershazbot", charset="UTF-8"'},
+            )
 
     @bp.get("/")
     def status_page() -> Response:
-        refused = require_operator()
-        if refused is not None:
-            return refused
+        require_operator()
         response = current_app.response_class(STATUS_PAGE, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = (
@@ -83,9 +81,7 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
 
     @bp.get("/status.json")
     def status_json() -> Response:
-        refused = require_operator()
-        if refused is not None:
-            return refused
+        require_operator()
         response = _json(handlers.node.status())
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -102,8 +98,8 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         handlers.check_list_secret(authorization())
         if not metrics_available():
             return _json({"error": "Metrics need prometheus_client: pip install Flask-ClusterShazbot[metrics]."}, 501)
-        body, content_type = render_metrics(handlers.node)
-        return current_app.response_class(body, content_type=content_type)
+        text, content_type = render_metrics(handlers.node)
+        return current_app.response_class(text, content_type=content_type)
 
     @bp.get("/openapi.json")
     def openapi() -> Response:
@@ -112,7 +108,9 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
 
     @bp.errorhandler(ClientError)
     def client_error(error: ClientError) -> Response:
-        return _json(error.to_json(), error.status)
+        response = _json(error.to_json(), error.status)
+        response.headers.update(error.headers)
+        return response
 
     @bp.app_errorhandler(MethodNotAllowed)
     def method_not_allowed(error: MethodNotAllowed) -> Response | MethodNotAllowed:

@@ -25,10 +25,11 @@ class ClientError(ShazbotError):
 
     status = 400
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message}

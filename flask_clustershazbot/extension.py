@@ -58,7 +58,6 @@ class Shazbot:
         self._loop: GossipLoop | None = None
         self._lock = threading.Lock()
         self._state = "new"  # new -> running -> stopped
-        self._testing = False
         self._election: LeaderElection | None = None
         self._app: Flask | None = None
         self._signalled: dict[str, bool] | None = None
@@ -75,7 +74,6 @@ class Shazbot:
         self._app = app
         self._loop = GossipLoop(node, after_job=self._send_signals)
         self._handlers = RequestHandlers(node, config, on_control=self._spread)
-        self._testing = bool(app.testing)
         app.extensions["shazbot"] = self
         app.register_blueprint(create_blueprint(self._handlers, config.url_prefix))
         app.cli.add_command(shazbot_cli)
@@ -115,7 +113,7 @@ class Shazbot:
         return self._state == "running"
 
     def _autostart(self) -> None:
-        if self._state == "new" and not (self._testing or current_app.testing):
+        if self._state == "new" and not current_app.testing:
             self.start()
 
     @property

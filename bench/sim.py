@@ -276,6 +276,13 @@ class Simulation:
             {u: e.online for u, e in s.membership.entries.items() if u in truth} == truth for s in self.live()
         )
 
+    def rounds_until_offline_everywhere(self, server: SimServer) -> int:
+        """Run rounds until every live server lists ``server`` offline; how many."""
+        start = self.round
+        while any(s.membership.entries[server.url].online for s in self.live()):
+            self.run_round()
+        return self.round - start
+
     def timeout_rounds(self) -> float:
         return self.policy.timeout_for(self.config.n) / self.config.interval
 

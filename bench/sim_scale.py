@@ -26,10 +26,7 @@ def drain() -> tuple[int, float]:
     sim.run_round()
     target = sim.servers[N - 1]
     sim.set_online(target, False)
-    start = sim.round
-    while any(s.membership.entries[target.url].online for s in sim.live()):
-        sim.run_round()
-    return sim.round - start, time.time() - began
+    return sim.rounds_until_offline_everywhere(target), time.time() - began
 
 
 def crash() -> tuple[int, float, float]:
@@ -38,10 +35,7 @@ def crash() -> tuple[int, float, float]:
     sim.run_round()
     victim = sim.servers[N - 1]
     sim.crash(victim)
-    start = sim.round
-    while any(s.membership.entries[victim.url].online for s in sim.live()):
-        sim.run_round()
-    return sim.round - start, sim.timeout_rounds(), time.time() - began
+    return sim.rounds_until_offline_everywhere(victim), sim.timeout_rounds(), time.time() - began
 
 
 def main() -> None:

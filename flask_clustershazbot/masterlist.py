@@ -190,22 +190,33 @@ class HttpMasterList:
             raise MasterListError(f"writing master list {where} failed: HTTP {response.status_code}")
 
     def update(self, merge: MergeFn) -> None:
-        # Read from the write URL when it is readable with our credentials, so
-        # the ETag we send with If-Match belongs to the document we replace.
-        for _attempt in range(MAX_UPDATE_ATTEMPTS):
-            try:
-                current, etag = self._get(self.read_url, self._read_headers)
-            except InvalidMasterList as exc:
-                log.warning("%s; replacing it with this server's view", exc)
-                current, etag = [], None
-            try:
-                self._put(encode_server_list(merge(current)), etag)
-                return
-            except PreconditionFailed:
-                continue
-        raise MasterListError(
-            f"master list {_redact(self.write_url)} kept changing: gave up after {MAX_UPDATE_ATTEMPTS} attempts"
+        read_merge_write(
+            lambda: self._get(self.read_url, self._read_headers), self._put, merge, _redact(self.write_url)
         )
+
+
+def read_merge_write(
+    read: Callable[[], tuple[list[ServerEntry], str | None]],
+    write: Callable[[bytes, str | None], None],
+    merge: MergeFn,
+    where: str,
+) -> None:
+    """The conditional-write loop of stores with ETags: ``read`` gives the
+    entries and their ETag, ``write`` stores a body on that ETag (or raises
+    :class:`PreconditionFailed` if the document changed meanwhile). A corrupt
+    stored list is replaced."""
+    for _attempt in range(MAX_UPDATE_ATTEMPTS):
+        try:
+            current, etag = read()
+        except InvalidMasterList as exc:
+            log.warning("%s; replacing it with this server's view", exc)
+            current, etag = [], None
+        try:
+            write(encode_server_list(merge(current)), etag)
+            return
+        except PreconditionFailed:
+            continue
+    raise MasterListError(f"master list {where} kept changing: gave up after {MAX_UPDATE_ATTEMPTS} attempts")
 
 
 def open_master_list(

@@ -310,6 +310,15 @@ class ClusterNode:
 
     # -- logging -------------------------------------------------------------
 
+    def _warn_refused(self, counter: str, urls: list[str], source: str, why: str) -> None:
+        if not urls:
+            return
+        self.count(counter, len(urls))
+        log.warning(
+            "refused %d entr%s from %s %s: %s",
+            len(urls), "y" if len(urls) == 1 else "ies", source, why, ", ".join(urls[:5]),
+        )
+
     def _log_report(self, report: MergeReport, source: str) -> None:
         for url in report.went_online:
             log.info("server %s is online (from %s)", url, source)
@@ -320,25 +329,12 @@ class ClusterNode:
             log.info(
                 "refuted a claim from %s that this server is %s", source, "online" if claim.online else "offline"
             )
-        if report.dropped_future:
-            self.count("entries_dropped_future", len(report.dropped_future))
-            log.warning(
-                "refused %d entr%s from %s dated more than %ss in the future (clock skew?): %s",
-                len(report.dropped_future),
-                "y" if len(report.dropped_future) == 1 else "ies",
-                source,
-                self.config.max_clock_skew,
-                ", ".join(report.dropped_future[:5]),
-            )
-        if report.refused_not_allowed:
-            self.count("entries_refused_not_allowed", len(report.refused_not_allowed))
-            log.warning(
-                "refused %d entr%s from %s outside SHAZBOT_ALLOWED_PEERS: %s",
-                len(report.refused_not_allowed),
-                "y" if len(report.refused_not_allowed) == 1 else "ies",
-                source,
-                ", ".join(report.refused_not_allowed[:5]),
-            )
+        self._warn_refused(
+            "entries_dropped_future", report.dropped_future, source,
+            f"dated more than {self.config.max_clock_skew}s in the future (clock skew?)",
+        )
+        self._warn_refused("entries_refused_not_allowed", report.refused_not_allowed, source,
+                           "outside SHAZBOT_ALLOWED_PEERS")
         if report.refused_full:
             self.count("entries_refused_view_full", len(report.refused_full))
             log.warning(

@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidMasterList, MasterListError
-from .masterlist import MAX_UPDATE_ATTEMPTS, MergeFn, decode_server_list
+from .errors import MasterListError, PreconditionFailed
+from .masterlist import MergeFn, decode_server_list, read_merge_write
 from .model import ServerEntry
-from .wire import encode_server_list
 
 __all__ = ["S3MasterList", "parse_s3_url"]
 
@@ -72,28 +71,19 @@ class S3MasterList:
     def read(self) -> list[ServerEntry]:
         return self._get(self.read_at)[0]
 
-    def update(self, merge: MergeFn) -> None:
+    def _put(self, body: bytes, etag: str | None) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, key = self.write_at
-        for _attempt in range(MAX_UPDATE_ATTEMPTS):
-            try:
-                current, etag = self._get(self.write_at)
-            except InvalidMasterList:
-                current, etag = [], None
-            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-            try:
-                self._client.put_object(
-                    Bucket=bucket, Key=key, Body=encode_server_list(merge(current)),
-                    ContentType="application/json", **condition,
-                )
-                return
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in _RETRY_CODES:
-                    continue
-                raise self._error("writing", self.write_at, exc) from None
-            except BotoCoreError as exc:
-                raise self._error("writing", self.write_at, exc) from None
-        raise MasterListError(
-            f"master list {self._name(self.write_at)} kept changing: gave up after {MAX_UPDATE_ATTEMPTS} attempts"
-        )
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _RETRY_CODES:
+                raise PreconditionFailed(f"master list {self._name(self.write_at)} changed while we merged") from None
+            raise self._error("writing", self.write_at, exc) from None
+        except BotoCoreError as exc:
+            raise self._error("writing", self.write_at, exc) from None
+
+    def update(self, merge: MergeFn) -> None:
+        read_merge_write(lambda: self._get(self.write_at), self._put, merge, self._name(self.write_at))

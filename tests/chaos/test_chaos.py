@@ -148,6 +148,19 @@ def test_hostile_and_broken_answers_leave_views_unharmed(
             fake.stop()
 
 
+def slowed(store: MasterListServer, method: str, seconds: float) -> MasterListServer:
+    """``store`` answering ``method`` requests only after ``seconds``."""
+    handler = store.server.RequestHandlerClass
+    plain = getattr(handler, method)
+
+    def delayed(request: Any) -> None:
+        time.sleep(seconds)
+        plain(request)
+
+    setattr(handler, method, delayed)
+    return store
+
+
 def test_master_list_store_down_slow_and_raced(proxied: Start, tmp_path: Path) -> None:
     # Down at start and at every announce: the server serves at once, logs
     # each failed write, and keeps going.
@@ -162,15 +175,7 @@ def test_master_list_store_down_slow_and_raced(proxied: Start, tmp_path: Path) -
                what="failed announces to be logged")
 
     # Slow: the store answers after 5 s, beyond the 1 s request timeout.
-    slow = MasterListServer()
-    original = slow.server.RequestHandlerClass.do_GET  # type: ignore[attr-defined]
-
-    def slow_get(handler: Any) -> None:
-        time.sleep(5)
-        original(handler)
-
-    slow.server.RequestHandlerClass.do_GET = slow_get  # type: ignore[attr-defined]
-    slow.start()
+    slow = slowed(MasterListServer(), "do_GET", 5.0).start()
     began = time.monotonic()
     patient = proxied("patient", {**base_env(slow.url), **CHAOS})
     slow_serving_after = time.monotonic() - began
@@ -179,15 +184,7 @@ def test_master_list_store_down_slow_and_raced(proxied: Start, tmp_path: Path) -
 
     # Raced: five servers announcing often into one store with ETags, whose
     # slow writes make their read-merge-write cycles overlap (412s).
-    store = MasterListServer()
-    plain_put = store.server.RequestHandlerClass.do_PUT  # type: ignore[attr-defined]
-
-    def slowish_put(handler: Any) -> None:
-        time.sleep(0.15)
-        plain_put(handler)
-
-    store.server.RequestHandlerClass.do_PUT = slowish_put  # type: ignore[attr-defined]
-    store.start()
+    store = slowed(MasterListServer(), "do_PUT", 0.15).start()
     raced_env = {**base_env(store.url), **CHAOS, "SHAZBOT_MASTER_ANNOUNCE_MINIMUM": "0.1",
                  "SHAZBOT_MASTER_ANNOUNCE_INTERVAL": "0.2"}
     writers = [proxied(f"w{i}", raced_env) for i in range(5)]

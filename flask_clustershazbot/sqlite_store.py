@@ -4,7 +4,9 @@ SQLite in WAL mode, from the standard library: one small file on the host, safe
 against a writer killed mid-transaction (the transaction rolls back), with
 cross-process write locking built in. Each process keeps the membership it
 last loaded and reloads it only when another process has committed since
-(``PRAGMA data_version``), then writes back only the entries that changed.
+(``PRAGMA data_version``), and then reads only the rows written since it last
+looked (each write carries a sequence number); it writes back only the
+entries that changed.
 
 Monotonic times (``heard_at``) are shared too: CLOCK_MONOTONIC is one clock for
 every process on a Linux host.
@@ -32,8 +34,10 @@ CREATE TABLE IF NOT EXISTS entries (
     monitor INTEGER NOT NULL,
     last_update INTEGER NOT NULL,
     online INTEGER NOT NULL,
-    heard_at REAL
+    heard_at REAL,
+    seq INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS entries_by_seq ON entries (seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value REAL NOT NULL);
@@ -79,6 +83,11 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._cache: Membership | None = None
         self._data_version: int | None = None
+        #: The newest write sequence number and the deletion generation this
+        #: process's cache reflects: a commit by another process is caught up
+        #: by reading only the rows written since, unless rows were deleted.
+        self._seq = 0
+        self._generation = 0
         #: Hands over this process's unwritten counters; set by the node.
         self.take_pending: Callable[[], Pending] | None = None
 
@@ -91,6 +100,9 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last commit
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+            if columns and "seq" not in columns:  # a state file from an earlier version
+                conn.execute("ALTER TABLE entries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
             conn.executescript(_SCHEMA)
             self._conn, self._pid, self._cache = conn, os.getpid(), None
         return self._conn
@@ -103,29 +115,42 @@ class SqliteStore:
             try:
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 if self._cache is None or version != self._data_version:
-                    self._cache = self._load(conn)
+                    self._cache = self._catch_up(conn, self._cache)
                 membership = self._cache
                 entries, heard = dict(membership.entries), dict(membership.heard_at)
                 detection = membership.last_detection
                 yield membership
-                self._save(conn, membership, entries, heard, detection)
+                seq, generation = self._save(conn, membership, entries, heard, detection)
                 conn.execute("COMMIT")
                 self._data_version = version  # our own commit does not change it
+                self._seq, self._generation = seq, generation
             except BaseException:
                 self._cache = None  # it may hold half a change
                 conn.execute("ROLLBACK")
                 raise
 
-    def _load(self, conn: sqlite3.Connection) -> Membership:
-        membership = self._new_membership()
-        for url, monitor, last_update, online, heard_at in conn.execute(
-            "SELECT base_url, monitor, last_update, online, heard_at FROM entries"
-        ):
-            membership.entries[url] = ServerEntry(url, bool(monitor), int(last_update), bool(online))
-            if heard_at is not None:
-                membership.heard_at[url] = float(heard_at)
+    def _meta_int(self, conn: sqlite3.Connection, key: str) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _catch_up(self, conn: sqlite3.Connection, cached: Membership | None) -> Membership:
+        """The membership as committed: the cache plus the rows other
+        processes wrote since, or a full load when rows were deleted."""
+        seq, generation = self._meta_int(conn, "seq"), self._meta_int(conn, "generation")
+        if cached is None or generation != self._generation:
+            membership, since = self._new_membership(), -1
+        else:
+            membership, since = cached, self._seq
+        if cached is None or seq != self._seq or generation != self._generation:
+            for url, monitor, last_update, online, heard_at in conn.execute(
+                "SELECT base_url, monitor, last_update, online, heard_at FROM entries WHERE seq > ?", (since,)
+            ):
+                membership.entries[url] = ServerEntry(url, bool(monitor), int(last_update), bool(online))
+                if heard_at is not None:
+                    membership.heard_at[url] = float(heard_at)
         row = conn.execute("SELECT value FROM meta WHERE key = 'last_detection'").fetchone()
         membership.last_detection = float(row[0]) if row and row[0] is not None else None
+        self._seq, self._generation = seq, generation
         return membership
 
     def _save(
@@ -135,18 +160,24 @@ class SqliteStore:
         entries_before: dict[str, ServerEntry],
         heard_before: dict[str, float],
         detection_before: float | None,
-    ) -> None:
+    ) -> tuple[int, int]:
+        """Write what changed; returns the new (sequence, generation)."""
         heard = membership.heard_at
+        seq, generation = self._seq, self._generation
         changed = [
-            (e.base_url, int(e.monitor), e.last_update, int(e.online), heard.get(url))
+            (e.base_url, int(e.monitor), e.last_update, int(e.online), heard.get(url), seq + 1)
             for url, e in membership.entries.items()
             if entries_before.get(url) is not e or heard_before.get(url) != heard.get(url)
         ]
         if changed:
-            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", changed)
+            seq += 1
+            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", changed)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
         removed = [(url,) for url in entries_before if url not in membership.entries]
         if removed:
+            generation += 1  # other processes cannot see a deletion in new rows: they reload
             conn.executemany("DELETE FROM entries WHERE base_url = ?", removed)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
         if self.take_pending is not None:
             # Counters ride along with the view's writes: one set per server.
             counts, marks = self.take_pending()
@@ -159,6 +190,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO meta VALUES ('last_detection', ?)",
                 (None if membership.last_detection is None else repr(membership.last_detection),),
             )
+        return seq, generation
 
     # -- small shared facts ------------------------------------------------------
 

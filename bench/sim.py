@@ -13,7 +13,8 @@ merges the sender's view and answers with its own, which the sender merges.
 
 Faults: message loss (each leg), delay of up to k rounds (each leg),
 one-way and two-way partitions that heal, crashes and restarts, graceful
-leaves, drains and returns, per-server clock offsets, monitors present or not.
+leaves, drains and returns, per-server clock offsets, clock steps forward and
+back (then corrected), monitors present or not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_clustershazbot.membership import Membership
 from flask_clustershazbot.peers import PeerBackoff, choose_partner
@@ -44,6 +46,12 @@ class SimConfig:
     max_clock_offset: float = 0.0
     loss: float = 0.0
     max_delay_rounds: int = 0
+    #: The clock-step rule of docs/protocol.md section 4 (on by default). Off
+    #: only to show what happens without it: ``abandon_refused_version`` is
+    #: the owner's half (a new incarnation), ``forget_future_entries`` the
+    #: holder's half (a view holds only what it would accept).
+    abandon_refused_version: bool = True
+    forget_future_entries: bool = True
 
 
 @dataclass
@@ -72,6 +80,22 @@ class Violation(AssertionError):
     pass
 
 
+class _ClockRuleSwitch(Membership):
+    """``Membership`` with either half of the clock-step rule switched off, so
+    the simulator can show what each half is for (never used by a server)."""
+
+    def __init__(self, *args: Any, abandon: bool, forget: bool, **kwargs: Any) -> None:
+        self._abandon = abandon
+        self._forget = forget
+        super().__init__(*args, **kwargs)
+
+    def _abandoned(self, version: int, now_ms: int) -> bool:
+        return self._abandon and super()._abandoned(version, now_ms)
+
+    def forget_future(self, now_ms: int) -> list[str]:
+        return super().forget_future(now_ms) if self._forget else []
+
+
 class Simulation:
     def __init__(self, config: SimConfig, seed: int) -> None:
         self.config = config
@@ -93,6 +117,8 @@ class Simulation:
             server.membership.merge(initial, self.wall_ms(server), self.time)
         self._offline_everywhere_since: dict[int, int] = {}
         self._settled_dead: set[int] = set()
+        #: Current clock step of each stepped server, in ms (0 once corrected).
+        self.clock_steps: dict[int, int] = {}
 
     # -- servers -------------------------------------------------------------
 
@@ -111,12 +137,19 @@ class Simulation:
         return server
 
     def _fresh_membership(self, server: SimServer) -> Membership:
-        return Membership(
+        settings: dict[str, Any] = {
+            "monitor": server.monitor,
+            "now_ms": self.wall_ms(server),
+            "retention_ms": int(self.config.retention * 1000),
+            "max_skew_ms": int(self.config.max_skew * 1000),
+        }
+        if self.config.abandon_refused_version and self.config.forget_future_entries:
+            return Membership(server.url, **settings)
+        return _ClockRuleSwitch(
             server.url,
-            monitor=server.monitor,
-            now_ms=self.wall_ms(server),
-            retention_ms=int(self.config.retention * 1000),
-            max_skew_ms=int(self.config.max_skew * 1000),
+            abandon=self.config.abandon_refused_version,
+            forget=self.config.forget_future_entries,
+            **settings,
         )
 
     def wall_ms(self, server: SimServer) -> int:
@@ -246,6 +279,21 @@ class Simulation:
             if partner is not None:
                 self.exchange(server, partner.base_url)
 
+    def step_clock(self, server: SimServer, seconds: float) -> None:
+        """Step ``server``'s wall clock by ``seconds`` (negative: back), as an
+        operator or a bad time source does; its monotonic clock is untouched.
+        ``step_clock(s, -x)`` after ``step_clock(s, x)`` is the correction."""
+        step = int(seconds * 1000)
+        server.clock_offset_ms += step
+        self.clock_steps[server.index] = self.clock_steps.get(server.index, 0) + step
+
+    def clock_out_of_bounds(self, server: SimServer) -> bool:
+        """Whether ``server``'s clock is stepped further than the skew limit:
+        peers must refuse what it dates (ahead) or it must refuse what they
+        date (behind), so it is cut off like a partitioned server until the
+        correction."""
+        return abs(self.clock_steps.get(server.index, 0)) > self.config.max_skew * 1000
+
     def partition(self, side: Iterable[int], one_way: bool = False) -> None:
         """Cut ``side`` off from the rest (one way: only messages from ``side``)."""
         side = set(side)
@@ -274,6 +322,13 @@ class Simulation:
         truth = {s.url: s.alive and s.membership.own.online for s in self.servers}
         return all(
             {u: e.online for u, e in s.membership.entries.items() if u in truth} == truth for s in self.live()
+        )
+
+    def online_everywhere(self, servers: Iterable[SimServer]) -> bool:
+        """Every one of ``servers`` is online in every live view (its own included)."""
+        live = self.live()
+        return all(
+            (e := s.membership.entries.get(server.url)) is not None and e.online for server in servers for s in live
         )
 
     def rounds_until_offline_everywhere(self, server: SimServer) -> int:
@@ -313,6 +368,7 @@ class Simulation:
             elif settled:
                 self._settled_dead.add(dead.index)
         cut = {a for a, _ in self.blocked} | {b for _, b in self.blocked}
+        cut |= {s.index for s in live if self.clock_out_of_bounds(s)}
         for server in live:
             if not server.membership.own.online or server.index in cut:
                 self._offline_everywhere_since.pop(server.index, None)
@@ -392,3 +448,98 @@ def chaos_scenario(seed: int, fault_rounds: int = 40) -> Simulation:
         if not sim.agrees_with_truth():
             sim.fail("a calm cluster stopped agreeing with the truth")
     return sim
+
+
+#: Clock steps the simulator tries, as multiples of the skew limit.
+STEP_FACTORS = (0.5, 2.0, 20.0)
+
+
+@dataclass
+class StepOutcome:
+    """What one clock-step scenario measured (rounds of one gossip interval)."""
+
+    n: int
+    stepped: int
+    #: From the last correction until every stepped server is online in every
+    #: live view (None: not within the limit).
+    recovered_after: int | None
+    #: From the last correction until every live view agrees with the truth.
+    agreed_after: int | None
+
+
+def clock_step_scenario(
+    seed: int,
+    factor: float,
+    forward: bool,
+    stepped: int = 1,
+    hold_rounds: int = 1,
+    stagger_rounds: int = 0,
+    limit: int = 40,
+    check: bool = True,
+    **overrides: Any,
+) -> StepOutcome:
+    """Step the wall clocks of ``stepped`` servers by ``factor`` x the skew
+    limit (``forward`` or back) for ``hold_rounds``, then correct them (each up
+    to ``stagger_rounds`` apart), and measure recovery.
+
+    A random small cluster (5 to 10 servers, offsets up to a tenth of the
+    limit, some loss and delay, a server that crashed shortly before the step
+    so that its offline verdict is among what a stepped clock moves) runs the
+    real protocol; with ``check`` the invariants are checked after every round
+    (a server whose clock is stepped beyond the limit counts as cut off, as in
+    a partition) and recovery within ``limit`` rounds is required.
+    """
+    rng = random.Random(seed ^ 0xC10C)
+    n = rng.randint(5, 10)
+    config = SimConfig(
+        n=n,
+        monitors=rng.choice([0, 1]),
+        max_skew=30.0,
+        max_clock_offset=3.0,
+        loss=rng.choice([0.0, 0.05]),
+        max_delay_rounds=rng.choice([0, 1]),
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    sim = Simulation(config, seed)
+    bound = refutation_bound(n)
+
+    def advance() -> None:
+        sim.run_round()
+        if check:
+            sim.check_invariants(bound)
+
+    victims = rng.sample(range(n), stepped + 1)
+    dead, movers = sim.servers[victims[0]], [sim.servers[i] for i in victims[1:]]
+    for _ in range(3):
+        advance()
+    if rng.random() < 0.5:
+        sim.crash(dead)
+    for _ in range(int(sim.timeout_rounds()) + 8):
+        advance()
+    step = (1 if forward else -1) * factor * config.max_skew
+    for server in movers:
+        sim.step_clock(server, step)
+    corrections = {server.index: sim.round + hold_rounds + rng.randint(0, stagger_rounds) for server in movers}
+    last = max(corrections.values())
+    while sim.round < last:
+        advance()
+        for server in movers:
+            if corrections[server.index] == sim.round:
+                sim.step_clock(server, -step)
+    # Recovered means: from then on, and for a further failure timeout and
+    # more, never lost again (a peer that has not timed the server out yet
+    # lists it online even while it is refused).
+    watch = limit + int(sim.timeout_rounds()) + 5
+    not_everywhere = disagreed = -1
+    while sim.round - last <= watch:
+        if not sim.online_everywhere(movers):
+            not_everywhere = sim.round - last
+        if not (sim.converged() and sim.agrees_with_truth()):
+            disagreed = sim.round - last
+        advance()
+    recovered = not_everywhere + 1 if not_everywhere < limit else None
+    agreed = disagreed + 1 if disagreed < limit else None
+    if check and (recovered is None or agreed is None):
+        sim.fail(f"no lasting recovery within {limit} rounds of the correction ({recovered=}, {agreed=})")
+    return StepOutcome(n, stepped, recovered, agreed)

@@ -13,14 +13,36 @@ import ipaddress
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import idna
+
 __all__ = ["PeerAllowList", "parse_allowed_peers"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def _ascii_pattern(pattern: str) -> str:
+    """International labels in their IDNA ASCII form, as base URLs hold them."""
+    if pattern.isascii():
+        return pattern
+    labels = []
+    for label in pattern.split("."):
+        if label.isascii():
+            labels.append(label)
+            continue
+        if any(c in label for c in "*?[]"):
+            raise ValueError(f"{pattern!r}: write wildcards in international labels in their xn-- form")
+        try:
+            labels.append(idna.encode(label, uts46=True).decode("ascii"))
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise ValueError(f"{pattern!r} is not a valid international host name") from None
+    return ".".join(labels)
+
+
 def parse_allowed_peers(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated host patterns and CIDR ranges, lower-cased, with
+    international names in their IDNA ASCII form; raises ``ValueError``."""
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    patterns = tuple(p.strip().lower() for p in items if p.strip())
+    patterns = tuple(_ascii_pattern(p.strip().lower()) for p in items if p.strip())
     if not patterns:
         raise ValueError("must hold at least one host pattern or CIDR range")
     for pattern in patterns:
@@ -54,7 +76,9 @@ class PeerAllowList:
                 self._networks.append(ipaddress.ip_network(pattern.strip("[]"), strict=False))
             else:
                 self._names.append(pattern)
-        self.allows = lru_cache(maxsize=65536)(self._allows)
+        # Keys are base URLs (at most 2,048 characters), so 4,096 entries
+        # bound the cache to about 10 MB.
+        self.allows = lru_cache(maxsize=4096)(self._allows)
 
     def _allows(self, base_url: str) -> bool:
         if self.patterns is None:

@@ -1,4 +1,4 @@
-"""Authorization header checks (PROTOCOL.md section 2)."""
+"""Authorization header checks (docs/protocol.md section 2)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ from .handlers import RequestHandlers
 from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
 from .status_page import STATUS_PAGE
+from .text import printable
 from .transport import SENDER_HEADER
-from .urls import InvalidBaseUrl, normalize_base_url
+from .urls import InvalidBaseUrl, canonical_base_url
 from .wire import dumps
 
 __all__ = ["create_blueprint"]
@@ -23,7 +24,11 @@ def _json(data: object, status: int = 200) -> Response:
 
 
 def _raw_json(body: bytes, status: int = 200) -> Response:
-    return current_app.response_class(body, status=status, mimetype="application/json")
+    response = current_app.response_class(body, status=status, mimetype="application/json")
+    # Views and errors describe this moment and may be behind a secret: no
+    # proxy or browser may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
@@ -39,16 +44,18 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
 
     def source() -> str:
         """Who sent this, for logs: the address, and the sender's base URL if
-        it names one (only well-formed URLs, so nothing odd reaches a log)."""
-        address = request.remote_addr or "a peer"
+        it names one (only well-formed URLs, escaped, so nothing odd reaches
+        a log). The handlers call it only once the secret is checked, and it
+        caches nothing: no trace of an unauthenticated request is kept."""
+        address = printable(request.remote_addr or "a peer")
         try:
-            return f"{normalize_base_url(request.headers.get(SENDER_HEADER, ''))} ({address})"
+            return f"{printable(canonical_base_url(request.headers.get(SENDER_HEADER, '')))} ({address})"
         except InvalidBaseUrl:
             return address
 
     @bp.post("/gossip")
     def gossip() -> Response:
-        return _raw_json(handlers.gossip_response(authorization(), body(), source()))
+        return _raw_json(handlers.gossip_response(authorization(), body(), source))
 
     @bp.get("/list")
     def server_list() -> Response:
@@ -75,16 +82,17 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         response = current_app.response_class(STATUS_PAGE, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+            "frame-ancestors 'none'"
         )
+        # For browsers that predate frame-ancestors: no clickjacking of the page.
+        response.headers["X-Frame-Options"] = "DENY"
         return response
 
     @bp.get("/status.json")
     def status_json() -> Response:
         require_operator()
-        response = _json(handlers.node.status())
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _json(handlers.node.status())
 
     @bp.get("/health")
     def health() -> Response:
@@ -99,12 +107,14 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         if not metrics_available():
             return _json({"error": "Metrics need prometheus_client: pip install Flask-ClusterShazbot[metrics]."}, 501)
         text, content_type = render_metrics(handlers.node)
-        return current_app.response_class(text, content_type=content_type)
+        response = current_app.response_class(text, content_type=content_type)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @bp.get("/openapi.json")
     def openapi() -> Response:
-        # Public: it describes the endpoints, not the cluster.
-        return _raw_json(shipped_openapi(url_prefix))
+        # Public: it describes the endpoints, not the cluster, so it may be cached.
+        return current_app.response_class(shipped_openapi(url_prefix), mimetype="application/json")
 
     @bp.errorhandler(ClientError)
     def client_error(error: ClientError) -> Response:

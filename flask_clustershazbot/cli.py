@@ -6,9 +6,11 @@ start a gossip loop or join the cluster themselves.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 import requests
@@ -18,12 +20,35 @@ from flask.cli import AppGroup
 from .auth import bearer
 from .errors import InvalidMessage, MasterListError
 from .model import ServerEntry, entries_to_wire
-from .urls import InvalidBaseUrl, endpoint_url, normalize_base_url
+from .text import printable
+from .urls import InvalidBaseUrl, canonical_base_url, endpoint_url
 from .wire import load_server_list, parse_json
 
 __all__ = ["shazbot_cli", "format_age"]
 
 shazbot_cli = AppGroup("shazbot", help="Cluster membership of this server (Flask-ClusterShazbot).")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _clean_errors(command: F) -> F:
+    """Any error becomes one clear line and a non-zero exit, never a traceback.
+
+    Only the exception's type is shown for unexpected errors: their text may
+    hold a secret (a header value, say).
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise click.ClickException(f"failed unexpectedly ({type(exc).__name__})") from None
+
+    return run  # type: ignore[return-value]
+
 
 url_option = click.option(
     "--url", default=None, help="Base URL of the server to ask (default: SHAZBOT_BASE_URL)."
@@ -38,7 +63,7 @@ def _target(url: str | None) -> str:
     if url is None:
         return str(_extension().config.base_url)
     try:
-        return normalize_base_url(url)
+        return canonical_base_url(url)
     except InvalidBaseUrl as exc:
         raise click.ClickException(f"--url {exc}") from None
 
@@ -55,12 +80,12 @@ def _call(method: str, base_url: str, name: str, payload: Any = None) -> request
             timeout=(3.0, config.request_timeout),
             allow_redirects=False,
         )
-    except requests.RequestException as exc:
-        raise click.ClickException(f"cannot reach {base_url} ({type(exc).__name__})") from None
+    except Exception as exc:  # not only RequestException: e.g. a header requests cannot encode
+        raise click.ClickException(f"cannot reach {printable(base_url)} ({type(exc).__name__})") from None
     if response.status_code == 401:
-        raise click.ClickException(f"{base_url} refused our control secret (HTTP 401)")
+        raise click.ClickException(f"{printable(base_url)} refused our control secret (HTTP 401)")
     if response.status_code != 200:
-        raise click.ClickException(f"{base_url} answered HTTP {response.status_code}")
+        raise click.ClickException(f"{printable(base_url)} answered HTTP {response.status_code}")
     return response
 
 
@@ -81,7 +106,9 @@ def _echo_table(entries: list[ServerEntry], this_url: str | None) -> None:
     for entry in sorted(entries):
         rows.append(
             (
-                entry.base_url + (" (this)" if entry.base_url == this_url else ""),
+                # Escaped: a URL that reached us by some path other than
+                # validation must not drive the terminal.
+                printable(entry.base_url) + (" (this)" if entry.base_url == this_url else ""),
                 "online" if entry.online else "offline",
                 "yes" if entry.monitor else "no",
                 f"{format_age(now_ms - entry.last_update)} ago",
@@ -103,13 +130,14 @@ def _fetch(base_url: str) -> tuple[Any, list[ServerEntry]]:
         data = parse_json(response.content)
         return data, load_server_list(data)
     except InvalidMessage:
-        raise click.ClickException(f"{base_url} did not answer with a server list") from None
+        raise click.ClickException(f"{printable(base_url)} did not answer with a server list") from None
 
 
 @shazbot_cli.command("status")
 @url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON.")
 @click.option("--watch", is_flag=True, help="Redraw every gossip interval (at least 1 s) until Ctrl-C.")
+@_clean_errors
 def status(url: str | None, as_json: bool, watch: bool) -> None:
     """Show the cluster as the running server sees it."""
     base_url = _target(url)
@@ -126,10 +154,10 @@ def status(url: str | None, as_json: bool, watch: bool) -> None:
             try:
                 data, entries = _fetch(base_url)
                 click.clear()
-                click.echo(f"{base_url}  {time.strftime('%H:%M:%S')}  (Ctrl-C to stop)")
+                click.echo(f"{printable(base_url)}  {time.strftime('%H:%M:%S')}  (Ctrl-C to stop)")
                 _echo_table(entries, base_url)
             except click.ClickException as exc:
-                click.echo(f"error: {exc.message}", err=True)
+                click.echo(f"error: {printable(exc.message)}", err=True)
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
@@ -137,13 +165,14 @@ def status(url: str | None, as_json: bool, watch: bool) -> None:
 
 @shazbot_cli.command("masterlist")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored document as JSON.")
+@_clean_errors
 def masterlist(as_json: bool) -> None:
     """Show the master list as stored at SHAZBOT_MASTER_LIST."""
     extension = _extension()
     try:
         entries = extension.node.master_list.read()
     except MasterListError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(str(exc))) from None
     if as_json:
         click.echo(json.dumps(entries_to_wire(entries), indent=2, sort_keys=True))
     else:
@@ -153,11 +182,12 @@ def masterlist(as_json: bool) -> None:
 def _control(url: str | None, online: bool) -> None:
     base_url = _target(url)
     _call("POST", base_url, "control", {"message": "control", "online": online})
-    click.echo(f"{base_url} is now {'online' if online else 'offline (drained)'}")
+    click.echo(f"{printable(base_url)} is now {'online' if online else 'offline (drained)'}")
 
 
 @shazbot_cli.command("online")
 @url_option
+@_clean_errors
 def online_command(url: str | None) -> None:
     """Bring a drained server back into the cluster."""
     _control(url, True)
@@ -165,6 +195,7 @@ def online_command(url: str | None) -> None:
 
 @shazbot_cli.command("offline")
 @url_option
+@_clean_errors
 def offline_command(url: str | None) -> None:
     """Drain a server: it keeps serving but is listed offline."""
     _control(url, False)

@@ -1,4 +1,4 @@
-"""Configuration, read in one place (PROTOCOL.md section 3).
+"""Configuration, read in one place (docs/protocol.md section 3).
 
 Each key comes from ``app.config``, else the environment, else the default.
 Everything is checked at once so that a bad deployment gets one error naming
@@ -7,8 +7,10 @@ every bad key.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -18,7 +20,9 @@ from .errors import ConfigError
 from .s3store import parse_s3_url
 from .urls import InvalidBaseUrl, normalize_base_url
 
-__all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool"]
+__all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool", "KNOWN_KEYS", "unknown_keys"]
+
+log = logging.getLogger("flask_clustershazbot")
 
 T = TypeVar("T")
 _MISSING = object()
@@ -51,7 +55,9 @@ class ShazbotConfig:
     shutdown_timeout: float = 5.0
     state_path: str | None = None
     allowed_peers: tuple[str, ...] | None = None
-    max_entries_per_message: int = 10_000
+    # A full view (this server included) must pass a peer with the same
+    # settings, so the per-message cap is never below the view cap (checked).
+    max_entries_per_message: int = 20_000
     max_view_size: int = 20_000
 
     @property
@@ -75,16 +81,42 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+class _SafeProblem(ValueError):
+    """A problem with a secret whose message never contains the value."""
+
+
+def _is_token(text: str, *, space: bool = False) -> bool:
+    low = " " if space else "!"
+    return all(low <= char <= "~" for char in text)
+
+
 def parse_secrets(value: Any) -> tuple[str, ...]:
-    """Comma-separated secrets; the first is sent, all are accepted."""
+    """Comma-separated secrets; the first is sent, all are accepted.
+
+    Each must be printable ASCII without spaces (``!`` to ``~``): a secret
+    travels in an HTTP header, which every client encodes differently
+    outside ASCII (requests sends Latin-1, curl UTF-8), and a control
+    character in a header is a request-splitting hazard.
+    """
     if isinstance(value, (list, tuple)):
         items = [str(v).strip() for v in value]
     else:
         items = [part.strip() for part in str(value).split(",")]
     secrets = tuple(s for s in items if s)
     if not secrets:
-        raise ValueError("must hold at least one non-empty secret")
+        raise _SafeProblem("must hold at least one non-empty secret")
+    if not all(_is_token(secret) for secret in secrets):
+        raise _SafeProblem("must hold only printable ASCII characters (no spaces, controls or non-ASCII letters)")
     return secrets
+
+
+def _header_value(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise _SafeProblem("must not be empty")
+    if not _is_token(text, space=True):
+        raise _SafeProblem("must hold only printable ASCII characters and spaces (it is sent as a header)")
+    return text
 
 
 def _seconds(*, positive: bool) -> Callable[[Any], float]:
@@ -108,6 +140,18 @@ def _fraction(value: Any) -> float:
     number = _seconds(positive=False)(value)
     if number > 1:
         raise ValueError(f"must be between 0 and 1 (got {value!r})")
+    return number
+
+
+#: Smallest SHAZBOT_MAX_CONTENT_LENGTH: a message holding one entry with the
+#: longest base URL, JSON-escaped, always fits.
+MIN_CONTENT_LENGTH = 65_536
+
+
+def _content_length(value: Any) -> int:
+    number = _size(value)
+    if number < MIN_CONTENT_LENGTH:
+        raise ValueError(f"must be at least {MIN_CONTENT_LENGTH} bytes, room for one entry (got {value!r})")
     return number
 
 
@@ -154,9 +198,66 @@ def _text(value: Any) -> str:
     return text
 
 
+#: Every SHAZBOT_* key the package reads (here, and nowhere else).
+KNOWN_KEYS = frozenset(
+    {
+        "SHAZBOT_SECRET",
+        "SHAZBOT_CONTROL_SECRET",
+        "SHAZBOT_BASE_URL",
+        "SHAZBOT_MASTER_LIST",
+        "SHAZBOT_MASTER_LIST_UPDATE",
+        "SHAZBOT_MASTER_LIST_UPDATE_AUTH",
+        "SHAZBOT_GOSSIP_INTERVAL",
+        "SHAZBOT_MASTER_ANNOUNCE_MINIMUM",
+        "SHAZBOT_MASTER_ANNOUNCE_INTERVAL",
+        "SHAZBOT_MONITOR",
+        "SHAZBOT_MONITOR_PREFERENCE",
+        "SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN",
+        "SHAZBOT_FAILURE_TIMEOUT",
+        "SHAZBOT_OFFLINE_RETENTION",
+        "SHAZBOT_MAX_CLOCK_SKEW",
+        "SHAZBOT_MAX_CONTENT_LENGTH",
+        "SHAZBOT_AUTOSTART",
+        "SHAZBOT_URL_PREFIX",
+        "SHAZBOT_REQUEST_TIMEOUT",
+        "SHAZBOT_SHUTDOWN_TIMEOUT",
+        "SHAZBOT_STATE_PATH",
+        "SHAZBOT_ALLOWED_PEERS",
+        "SHAZBOT_MAX_ENTRIES_PER_MESSAGE",
+        "SHAZBOT_MAX_VIEW_SIZE",
+    }
+)
+
+
+def unknown_keys(*sources: Iterable[Any]) -> list[str]:
+    """``SHAZBOT_*`` keys of ``sources`` (mappings or key lists) that nothing reads, sorted."""
+    found = {key for source in sources for key in source if isinstance(key, str) and key.startswith("SHAZBOT_")}
+    return sorted(found - KNOWN_KEYS)
+
+
+def _warn_unknown(keys: list[str]) -> None:
+    if not keys:
+        return
+    described = []
+    for key in keys:
+        close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.8)
+        described.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    # Names only: a value may be a secret.
+    log.warning(
+        "unknown configuration key%s ignored (in app.config or the environment): %s",
+        "" if len(keys) == 1 else "s",
+        ", ".join(described),
+    )
+
+
 def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ShazbotConfig:
-    """Build the configuration or raise :class:`ConfigError` naming every bad key."""
+    """Build the configuration or raise :class:`ConfigError` naming every bad key.
+
+    ``SHAZBOT_*`` keys that nothing reads (typos such as
+    ``SHAZBOT_GOSIP_INTERVAL``) get one WARNING naming them.
+    """
     env = os.environ if environ is None else environ
+    _warn_unknown(unknown_keys(app_config, env))
     problems: dict[str, str] = {}
     values: dict[str, Any] = {}
 
@@ -170,6 +271,8 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
             return
         try:
             values[field] = parse(raw)
+        except _SafeProblem as exc:
+            problems[key] = str(exc)
         except ValueError as exc:
             # Never echo a secret's value.
             problems[key] = "is malformed" if "SECRET" in key or "AUTH" in key else str(exc)
@@ -181,7 +284,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_MASTER_LIST_UPDATE", "master_list_update", _store_url, required=True)
     update_scheme = str(values.get("master_list_update", "")).split(":", 1)[0].lower()
     # file:// needs no credential, s3:// takes the AWS credential chain.
-    read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _text,
+    read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _header_value,
          required=update_scheme not in ("file", "s3"))
     read("SHAZBOT_GOSSIP_INTERVAL", "gossip_interval", _seconds(positive=True))
     read("SHAZBOT_MASTER_ANNOUNCE_MINIMUM", "master_announce_minimum", _seconds(positive=False))
@@ -192,7 +295,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_FAILURE_TIMEOUT", "failure_timeout", _seconds(positive=True))
     read("SHAZBOT_OFFLINE_RETENTION", "offline_retention", _seconds(positive=True))
     read("SHAZBOT_MAX_CLOCK_SKEW", "max_clock_skew", _seconds(positive=False))
-    read("SHAZBOT_MAX_CONTENT_LENGTH", "max_content_length", _size)
+    read("SHAZBOT_MAX_CONTENT_LENGTH", "max_content_length", _content_length)
     read("SHAZBOT_AUTOSTART", "autostart", parse_bool)
     read("SHAZBOT_URL_PREFIX", "url_prefix", _prefix)
     read("SHAZBOT_REQUEST_TIMEOUT", "request_timeout", _seconds(positive=True))
@@ -209,6 +312,13 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     base_url = values.get("base_url")
     if base_url and "allowed_peers" in values and not PeerAllowList(values["allowed_peers"]).allows(base_url):
         problems["SHAZBOT_ALLOWED_PEERS"] = "must allow this server's own SHAZBOT_BASE_URL"
+    per_message = values.get("max_entries_per_message", ShazbotConfig.max_entries_per_message)
+    view_size = values.get("max_view_size", ShazbotConfig.max_view_size)
+    if per_message < view_size and "SHAZBOT_MAX_ENTRIES_PER_MESSAGE" not in problems:
+        problems["SHAZBOT_MAX_ENTRIES_PER_MESSAGE"] = (
+            f"must be at least SHAZBOT_MAX_VIEW_SIZE ({view_size}; got {per_message}): otherwise a peer with "
+            "these settings refuses this server's own full view"
+        )
     secrets = set(values.get("secrets", ())) & set(values.get("control_secrets", ()))
     if secrets:
         problems["SHAZBOT_CONTROL_SECRET"] = "must differ from every SHAZBOT_SECRET"

@@ -25,6 +25,8 @@ class LeaderElection:
         self._on_elected = on_elected
         self._fd: int | None = None
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._released = False
 
     @property
     def is_leader(self) -> bool:
@@ -44,7 +46,13 @@ class LeaderElection:
             os.close(fd)
             log.exception("leader election failed")
             return
-        self._fd = fd
+        with self._lock:
+            if self._released:
+                # release() ran while we waited: give the lock straight back,
+                # or a later member of this process would wait for ever.
+                os.close(fd)
+                return
+            self._fd = fd
         log.info("process %d runs the gossip loop of this server", os.getpid())
         try:
             self._on_elected()
@@ -52,6 +60,9 @@ class LeaderElection:
             log.exception("starting the gossip loop failed")
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
+        """Give up the lock (or the wait for it) for good."""
+        with self._lock:
+            self._released = True
+            fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing releases the lock

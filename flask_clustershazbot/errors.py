@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
+
 __all__ = [
     "ShazbotError",
     "Unauthorized",
     "InvalidMessage",
     "PayloadTooLarge",
+    "StoreBusy",
     "ConfigError",
     "MasterListError",
     "PreconditionFailed",
@@ -50,8 +53,25 @@ class PayloadTooLarge(ClientError):
     status = 413
 
 
-class ConfigError(ShazbotError):
-    """The configuration is missing or malformed; the message names every bad key."""
+class StoreBusy(ClientError):
+    """This server's shared state stayed write-locked by another of its
+    processes (one stopped or hung inside a write) for longer than the busy
+    timeout. Nothing was changed; answered 503 with ``Retry-After``."""
+
+    status = 503
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(
+            "This server's shared state is busy in another of its processes; try again shortly.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class ConfigError(ShazbotError, click.ClickException):
+    """The configuration is missing or malformed; the message names every bad key.
+
+    A ``ClickException`` too, so that a ``flask`` command whose app fails to
+    load prints this message in one line instead of a traceback."""
 
     def __init__(self, problems: dict[str, str]) -> None:
         self.problems = problems

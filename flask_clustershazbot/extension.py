@@ -21,24 +21,27 @@ gunicorn master says goodbye once, when the whole server stops.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import Any, ClassVar
 
 from flask import Flask, current_app
 
-from . import signals
 from .blueprint import create_blueprint
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
 from .election import LeaderElection
+from .errors import StoreBusy
 from .handlers import Body, RequestHandlers
 from .loop import GossipLoop
 from .model import ServerEntry, ServerList
 from .node import ClusterNode
 from .process import gunicorn_hooks_installed, run_id, under_gunicorn
+from .signal_dispatch import SignalDispatcher
 from .sqlite_store import SqliteStore, default_state_path
 
 log = logging.getLogger("flask_clustershazbot")
@@ -56,11 +59,14 @@ class Shazbot:
         self._node: ClusterNode | None = None
         self._handlers: RequestHandlers | None = None
         self._loop: GossipLoop | None = None
-        self._lock = threading.Lock()
+        # Serialises start, shutdown and taking the lead, so that no
+        # interleaving leaves a loop running or this server online after
+        # shutdown() has returned.
+        self._lock = threading.RLock()
         self._state = "new"  # new -> running -> stopped
         self._election: LeaderElection | None = None
         self._app: Flask | None = None
-        self._signalled: dict[str, bool] | None = None
+        self._signalled: SignalDispatcher  # set by init_app
         if app is not None:
             self.init_app(app)
 
@@ -72,6 +78,7 @@ class Shazbot:
         node = ClusterNode(config, state_path=state_path)
         self._config, self._node = config, node
         self._app = app
+        self._signalled = SignalDispatcher(app)
         self._loop = GossipLoop(node, after_job=self._send_signals)
         self._handlers = RequestHandlers(node, config, on_control=self._spread)
         app.extensions["shazbot"] = self
@@ -135,53 +142,68 @@ class Shazbot:
             if self._state != "new":
                 return
             self._state = "running"
-        store = self.shared_store
-        if store is None:
+            store = self.shared_store
+            if store is None:
+                self.node.begin_run()
+                assert self._loop is not None
+                self._loop.start()
+            else:
+                try:
+                    self._join_run(store)
+                except StoreBusy:
+                    # Another process of this server holds the state locked
+                    # (stopped mid-write): never fail a gunicorn worker's boot
+                    # over it, join the run as soon as the lock is free.
+                    log.warning("shared state busy at start; joining the run in the background")
+                    threading.Thread(target=self._join_run_later, args=(store,), name="shazbot-join",
+                                     daemon=True).start()
+                if under_gunicorn() and not gunicorn_hooks_installed():
+                    log.warning(
+                        "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
+                        "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
+                    )
+                self._election = LeaderElection(store.path + ".lock", self._lead)
+                self._election.start()
+            _shutdown_at_exit(self)
+
+    def _join_run(self, store: SqliteStore) -> None:
+        serving_pid = os.getppid() if under_gunicorn() else os.getpid()
+        # Only a gunicorn worker can join a run already under way (its
+        # server's); any other start, even in the same process, is new.
+        if store.claim_instance(run_id(serving_pid)) or not under_gunicorn():
             self.node.begin_run()
-            assert self._loop is not None
-            self._loop.start()
-        else:
-            serving_pid = os.getppid() if under_gunicorn() else os.getpid()
-            if store.claim_instance(run_id(serving_pid)):
-                self.node.begin_run()  # the first process of a new run
-            if under_gunicorn() and not gunicorn_hooks_installed():
-                log.warning(
-                    "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
-                    "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
-                )
-            self._election = LeaderElection(store.path + ".lock", self._lead)
-            self._election.start()
-        atexit.register(self.shutdown)
+
+    def _join_run_later(self, store: SqliteStore) -> None:
+        delay = 0.5
+        while True:
+            with self._lock:
+                if self._state != "running":
+                    return
+                try:
+                    self._join_run(store)
+                    return
+                except StoreBusy:
+                    pass
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     def _lead(self) -> None:
         with self._lock:
             if self._state != "running":
                 return
-            store = self.shared_store
-            if store is not None:
-                store.set_meta("leader_pid", str(os.getpid()))
             assert self._loop is not None
             self._loop.start()
+            store = self.shared_store
+            if store is not None:
+                # Informational only; the loop runs regardless.
+                with contextlib.suppress(StoreBusy):
+                    store.set_meta("leader_pid", str(os.getpid()))
 
     def _send_signals(self) -> None:
-        """Signal what changed since the last call (in the loop's process)."""
-        entries = {e.base_url: e for e in self.node.entries()}
-        now = {url: e.online for url, e in entries.items()}
-        before = self._signalled or {}
-        self._signalled = now
-        went_online = sorted(u for u, online in now.items() if online and before.get(u) is not True)
-        went_offline = sorted(u for u, online in now.items() if not online and before.get(u) is True)
-        went_offline += sorted(u for u, online in before.items() if online and u not in now)
-        if not (went_online or went_offline):
-            return
-        app = self._app
-        assert app is not None
-        with app.app_context():  # receivers may use current_app, as in a request
-            for url in went_online:
-                signals.server_online.send(app, base_url=url, entry=entries[url])
-            for url in went_offline:
-                signals.server_offline.send(app, base_url=url, entry=entries.get(url))
-            signals.view_changed.send(app, online=went_online, offline=went_offline, view=list(entries.values()))
+        """Hand the view to the signal dispatcher (in the loop's process).
+        Returns at once: receivers run in the dispatcher's thread, never in
+        the gossip loop (see :mod:`flask_clustershazbot.signals`)."""
+        self._signalled.post(self.node.entries())
 
     def _spread(self) -> None:
         """Tell a peer about a drain or return at once, from whichever
@@ -204,14 +226,14 @@ class Shazbot:
                 self._state = "stopped"
                 return
             self._state = "stopped"
-        assert self._loop is not None
-        self._loop.stop()
-        if self._election is not None:
-            self._election.release()
-        if self.shared_store is None or not under_gunicorn():
-            self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
-        self.node.close()
-        atexit.unregister(self.shutdown)
+            assert self._loop is not None
+            self._loop.stop()
+            self._signalled.close(timeout=min(1.0, self.config.shutdown_timeout))
+            if self._election is not None:
+                self._election.release()
+            if self.shared_store is None or not under_gunicorn():
+                self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
+            self.node.close()
 
     def leave_server(self) -> None:
         """Say goodbye for the whole server from the gunicorn master, once all
@@ -221,6 +243,15 @@ class Shazbot:
             return
         self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
         self.node.close()
+
+    def hand_back_run(self, pid: int) -> None:
+        """In the new master of an aborted gunicorn ``USR2`` upgrade: the old
+        master ``pid`` keeps serving, so this run is its again (it says
+        goodbye when it stops) and nothing is announced now."""
+        store = self.shared_store
+        if store is not None and store.get_meta("instance") == run_id(os.getpid()):
+            store.set_meta("instance", run_id(pid))
+        log.info("gunicorn upgrade aborted: the old master (pid %d) keeps serving this server", pid)
 
     # -- read API ------------------------------------------------------------
 
@@ -259,6 +290,31 @@ class Shazbot:
 
     def control_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
         return self.handlers.control_request(authorization, body)
+
+
+def _shutdown_at_exit(shazbot: Shazbot) -> None:
+    """Shut ``shazbot`` down when the interpreter exits, without keeping it alive.
+
+    Python shuts down ``concurrent.futures`` pools (APScheduler's executor)
+    before it runs ``atexit`` hooks, so a loop still running then prints
+    "cannot schedule new futures after shutdown". Hooks registered with
+    ``threading._register_atexit`` run before that, newest first.
+    """
+    ref = weakref.ref(shazbot)
+
+    def stop() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.shutdown()
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(stop)
+            return
+        except RuntimeError:  # already shutting down
+            pass
+    atexit.register(stop)
 
 
 def _current() -> Shazbot:

@@ -9,6 +9,8 @@
 * ``on_exit`` (master, after every worker has stopped): says goodbye for the
   whole server once, and writes the master list when configured. Without
   ``--preload`` this loads the app in the master to read its configuration.
+  A new master of an aborted ``USR2`` upgrade says nothing: the old master
+  still serves, and the run is handed back to it.
 
 If you define one of these hooks yourself, call ours from yours, e.g.
 ``from flask_clustershazbot import gunicorn as shazbot_hooks`` and
@@ -37,10 +39,18 @@ def post_worker_init(worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
+    # During a USR2 upgrade the new master's arbiter knows the old master's
+    # pid; if the new master exits while the old one (its parent) still
+    # serves, the upgrade was aborted and the server has not stopped.
+    old_master = int(getattr(server, "master_pid", 0) or 0)
+    upgrade_aborted = old_master != 0 and old_master == os.getppid()
     if not Shazbot.instances():
         server.app.wsgi()  # not preloaded: load the app to learn its configuration
     for shazbot in Shazbot.instances():
         try:
-            shazbot.leave_server()
+            if upgrade_aborted:
+                shazbot.hand_back_run(old_master)
+            else:
+                shazbot.leave_server()
         except Exception:
             server.log.exception("flask_clustershazbot: saying goodbye failed")

@@ -16,14 +16,26 @@ from .config import ShazbotConfig
 from .errors import PayloadTooLarge, Unauthorized
 from .model import ServerEntry, ServerList, entries_to_wire
 from .node import ClusterNode
-from .wire import encode_gossip, encode_server_list, gossip_message, load_control, load_gossip, parse_json
+from .wire import (
+    encode_gossip,
+    encode_server_list,
+    fit_gossip,
+    gossip_message,
+    load_control,
+    load_gossip,
+    parse_json,
+)
 
-__all__ = ["RequestHandlers", "Body"]
+__all__ = ["RequestHandlers", "Body", "Source"]
 
 log = logging.getLogger("flask_clustershazbot")
 
 #: A request body: raw bytes or text, or JSON already decoded.
 Body = bytes | str | Mapping[str, Any]
+
+#: Who sent a request, for logs: text, or a function that tells, called only
+#: once the request is authenticated (nothing is worked out for a stranger).
+Source = str | Callable[[], str]
 
 
 class RequestHandlers:
@@ -40,9 +52,10 @@ class RequestHandlers:
             raise PayloadTooLarge(f"Body is larger than {self.config.max_content_length} bytes.")
         return parse_json(body)
 
-    def _merge_gossip(self, authorization: str | None, body: Body, source: str) -> list[ServerEntry]:
+    def _merge_gossip(self, authorization: str | None, body: Body, sender: Source) -> list[ServerEntry]:
         if not is_authorized(authorization, self.config.secrets):
             raise Unauthorized("Missing or wrong gossip secret.")
+        source = sender() if callable(sender) else sender
         data = self._decode(body)
         self._check_entry_count(data, source)
         entries = load_gossip(data)
@@ -74,13 +87,24 @@ class RequestHandlers:
         self.check_list_secret(authorization)
         return self.node.entries()
 
-    def gossip_request(self, authorization: str | None, body: Body, source: str = "a peer") -> dict[str, Any]:
-        """Merge a peer's gossip; answer with this server's view after the merge."""
-        return gossip_message(self._merge_gossip(authorization, body, source))
+    def _answer_limits(self) -> dict[str, Any]:
+        # A peer with our settings accepts what we would accept: the answer is
+        # trimmed to the same caps as a request (see wire.encode_gossip).
+        return {
+            "max_entries": self.config.max_entries_per_message,
+            "max_bytes": self.config.max_content_length,
+            "own_url": self.config.base_url,
+        }
 
-    def gossip_response(self, authorization: str | None, body: Body, source: str = "a peer") -> bytes:
+    def gossip_request(self, authorization: str | None, body: Body, source: Source = "a peer") -> dict[str, Any]:
+        """Merge a peer's gossip; answer with this server's view after the
+        merge, trimmed to SHAZBOT_MAX_ENTRIES_PER_MESSAGE entries and
+        SHAZBOT_MAX_CONTENT_LENGTH bytes."""
+        return gossip_message(fit_gossip(self._merge_gossip(authorization, body, source), **self._answer_limits()))
+
+    def gossip_response(self, authorization: str | None, body: Body, source: Source = "a peer") -> bytes:
         """:meth:`gossip_request` with the answer encoded as JSON bytes."""
-        return encode_gossip(self._merge_gossip(authorization, body, source))
+        return encode_gossip(self._merge_gossip(authorization, body, source), **self._answer_limits())
 
     def list_request(self, authorization: str | None) -> ServerList:
         """This server's view; the gossip or the control secret is accepted."""

@@ -1,7 +1,8 @@
 """The gossip loop: APScheduler jobs that drive a :class:`ClusterNode`.
 
-Jobs: ``bootstrap`` (read the master list, retried with backoff until it
-works), ``tick`` (every GOSSIP_INTERVAL with 10% jitter), ``announce`` (at a
+Jobs: ``tick`` (every GOSSIP_INTERVAL with 10% jitter, from the start),
+``bootstrap`` (read the master list beside the ticks, retried with backoff
+until it works), ``announce`` (at a
 uniform random time in [MINIMUM, MINIMUM + INTERVAL], rescheduled after each
 run) and ``spread`` (one extra exchange after a control request).
 """
@@ -10,17 +11,23 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .errors import MasterListError
+from .errors import MasterListError, StoreBusy
 from .node import ClusterNode
 
 __all__ = ["GossipLoop"]
 
 log = logging.getLogger("flask_clustershazbot")
+
+#: A change of at least this many seconds between the wall clock and the
+#: monotonic clock is a step of the wall clock (NTP slews far more slowly).
+CLOCK_STEP_THRESHOLD = 1.0
 
 #: Backoff of master-list reads at start: first retry after this many seconds...
 BOOTSTRAP_RETRY_FIRST = 1.0
@@ -42,6 +49,7 @@ class GossipLoop:
         self.rng = rng or random.Random()
         self._scheduler: BackgroundScheduler | None = None
         self._bootstrap_delay = BOOTSTRAP_RETRY_FIRST
+        self._stopped = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -55,12 +63,30 @@ class GossipLoop:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             daemon=True,
         )
+        # Ticks start at once and do not wait for the master list: a slow or
+        # broken store must not keep a server from heartbeating, nor from
+        # gossiping with the peers it hears from.
+        interval = self.config.gossip_interval
+        scheduler.add_job(
+            self._watched(self.node.gossip_tick),
+            "interval",
+            seconds=interval,
+            jitter=interval / 10,
+            id="tick",
+            next_run_time=_utcnow(),  # gossip once at once
+        )
         scheduler.add_job(self._guarded(self._bootstrap))
-        self._scheduler = scheduler  # before start: the bootstrap job reads it at once
+        self._scheduler = scheduler  # before start: the jobs read it at once
         scheduler.start()
+        self._schedule_announce()
+        self._stopped = threading.Event()
+        threading.Thread(
+            target=self._follow_clock_steps, args=(scheduler, self._stopped), name="shazbot-clock", daemon=True
+        ).start()
 
     def stop(self) -> None:
         scheduler, self._scheduler = self._scheduler, None
+        self._stopped.set()
         if scheduler is not None:
             # APScheduler 3 marks itself stopped before taking its job-store
             # lock, so a one-shot job due at that moment fails to remove itself
@@ -70,6 +96,30 @@ class GossipLoop:
             # Do not wait for a tick stuck on a slow peer: shutdown is bounded.
             scheduler.shutdown(wait=False)
 
+    def _follow_clock_steps(self, scheduler: BackgroundScheduler, stopped: threading.Event) -> None:
+        """Bring every job forward after the wall clock is stepped back.
+
+        APScheduler keeps run times in wall-clock time, so after the clock is
+        stepped back by an hour no tick would run for an hour. (After a step
+        forward every job is overdue and runs at once, coalesced: nothing to
+        do.) Comparing the wall clock with the monotonic clock tells a step
+        from the passing of time.
+        """
+        offset = time.time() - time.monotonic()
+        while not stopped.wait(min(self.config.gossip_interval, 1.0)):
+            now_offset = time.time() - time.monotonic()
+            step, offset = now_offset - offset, now_offset
+            if step > -CLOCK_STEP_THRESHOLD:
+                continue
+            log.warning("the wall clock was stepped back by %.1fs; rescheduling the gossip jobs", -step)
+            now = _utcnow()
+            try:
+                for job in scheduler.get_jobs():
+                    if job.next_run_time is not None:
+                        job.modify(next_run_time=max(job.next_run_time + timedelta(seconds=step), now))
+            except Exception:  # a job that finished meanwhile, or the scheduler stopping
+                log.debug("rescheduling after a clock step failed", exc_info=True)
+
     def request_spread(self) -> None:
         if self._scheduler is not None:
             self._scheduler.add_job(self._watched(self.node.spread))
@@ -77,30 +127,19 @@ class GossipLoop:
     # -- jobs ----------------------------------------------------------------
 
     def _bootstrap(self) -> None:
+        """Read the master list; on any failure, retry with backoff."""
         try:
             self.node.load_master_list()
-            loaded = True
-        except MasterListError as exc:
-            loaded = False
+        except Exception as exc:  # whatever a store raises, bootstrap retries
             delay = self._bootstrap_delay
             self._bootstrap_delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_INTERVALS * self.config.gossip_interval)
-            log.warning("could not read the master list (%s); retrying in %.1fs", exc, delay)
+            if isinstance(exc, MasterListError):
+                log.warning("could not read the master list (%s); retrying in %.1fs", exc, delay)
+            else:
+                log.warning("could not read the master list (%s); retrying in %.1fs", type(exc).__name__, delay)
             self._add_once(self._guarded(self._bootstrap), delay)
-        if self._scheduler is None:
             return
-        if self._scheduler.get_job("tick") is None:
-            interval = self.config.gossip_interval
-            self._scheduler.add_job(
-                self._watched(self.node.gossip_tick),
-                "interval",
-                seconds=interval,
-                jitter=interval / 10,
-                id="tick",
-                next_run_time=_utcnow(),  # gossip once at once
-            )
-            self._schedule_announce()
-        elif loaded:
-            self.request_spread()  # a late master list: meet its servers now
+        self.request_spread()  # meet the master list's servers now, not at the next tick
 
     def _announce(self) -> None:
         try:
@@ -126,6 +165,8 @@ class GossipLoop:
         def run() -> None:
             try:
                 func()
+            except StoreBusy:  # the store itself warns, once a minute
+                log.debug("gossip job skipped: the shared state is busy")
             except Exception:  # never raise into the scheduler
                 log.exception("gossip job failed")
 

@@ -1,5 +1,5 @@
 """One server's view of the cluster: merge, refutation, heartbeat, failure
-detection and cleanup (PROTOCOL.md sections 4 and 5).
+detection and cleanup (docs/protocol.md sections 4 and 5).
 
 Pure: no Flask, HTTP, threads or clocks. Wall time (``now_ms``, ms since the
 epoch) and monotonic time (``mono``, seconds) are passed in, so the same code
@@ -86,20 +86,34 @@ class Membership:
     def own(self) -> ServerEntry:
         return self.entries[self.self_url]
 
+    def _abandoned(self, version: int, now_ms: int) -> bool:
+        """Whether our own ``version`` is one no peer with our clock accepts.
+
+        Peers refuse versions more than the skew limit ahead of their clocks
+        (merge rule 1); refuting the newest claim they may send yields at most
+        one millisecond more, which stays ours. Anything beyond was dated by a
+        clock that has since gone back (docs/protocol.md section 4, "Clock
+        steps"): no peer with a clock like ours holds it, so it is abandoned.
+        """
+        return version > now_ms + self.max_skew_ms + 1
+
     def _bump_own(self, now_ms: int, *, online: bool | None = None, at_least: int = 0) -> ServerEntry:
         # The one rule for every change to our own entry: the version never
-        # moves backwards, whatever the wall clock does.
+        # moves backwards, whatever the wall clock does, except that a version
+        # no peer accepts is abandoned for a new incarnation at ``now``.
         own = self.own
+        base = now_ms if self._abandoned(own.last_update, now_ms) else own.last_update + 1
         new = own._replace(
-            last_update=max(now_ms, own.last_update + 1, at_least),
+            last_update=max(now_ms, base, at_least),
             online=own.online if online is None else online,
         )
         self.entries[self.self_url] = new
         return new
 
     def heartbeat(self, now_ms: int) -> None:
-        """Called on every gossip tick; a drained server does not heartbeat."""
-        if self.own.online:
+        """Called on every gossip tick. A drained server does not heartbeat,
+        except to abandon a version no peer accepts (its drain must reach them)."""
+        if self.own.online or self._abandoned(self.own.last_update, now_ms):
             self._bump_own(now_ms)
 
     def set_online(self, online: bool, now_ms: int) -> bool:
@@ -149,7 +163,10 @@ class Membership:
     def _consider_claim_about_self(self, claim: ServerEntry, now_ms: int, report: MergeReport) -> None:
         own = self.own
         disagrees = claim.online != own.online or claim.monitor != own.monitor
-        if claim.last_update > own.last_update or (disagrees and claim.last_update == own.last_update):
+        # An abandoned version counts for nothing: every acceptable claim is
+        # newer, and answering it starts the new incarnation at once.
+        ours = -1 if self._abandoned(own.last_update, now_ms) else own.last_update
+        if claim.last_update > ours or (disagrees and claim.last_update == ours):
             # Refute (or catch up with an older incarnation of ourselves): our
             # own version must dominate every claim about us.
             self._bump_own(now_ms, at_least=claim.last_update + 1)
@@ -189,6 +206,24 @@ class Membership:
             if url != self.self_url:
                 self.heard_at[url] = mono
         self.last_detection = None
+
+    def forget_future(self, now_ms: int) -> list[str]:
+        """Forget peers (online or offline) dated further ahead of our clock
+        than the skew limit; return their base URLs.
+
+        Merge refuses such entries (rule 1); these were accepted while our own
+        clock was ahead. Kept, they would block the owner's new incarnation
+        for as long as the step was. With :meth:`cleanup`, a view holds only
+        entries it would accept now (docs/protocol.md section 4, "Clock steps").
+        """
+        newest = now_ms + self.max_skew_ms
+        gone = [url for url, e in self.entries.items() if url != self.self_url and e.last_update > newest]
+        for url in gone:
+            del self.entries[url]
+            # A new incarnation that arrives later is a new peer: it gets a
+            # full grace period from the moment it is heard.
+            self.heard_at.pop(url, None)
+        return gone
 
     def cleanup(self, now_ms: int) -> list[str]:
         """Forget peers whose last update is older than the retention."""

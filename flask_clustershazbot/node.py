@@ -9,15 +9,17 @@ scheduler.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from .allowlist import PeerAllowList
 from .config import ShazbotConfig
+from .deadline import deadline
 from .errors import MasterListError
 from .masterlist import MasterListStore, open_master_list
 from .membership import Membership, MergeReport
@@ -25,6 +27,7 @@ from .model import ServerEntry, ServerList, entries_to_wire
 from .peers import PeerBackoff, choose_partner
 from .sqlite_store import SqliteStore
 from .store import MemoryStore, StateStore
+from .text import printable
 from .tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
 from .transport import ExchangeError, PeerClient
 from .wire import encode_gossip
@@ -32,6 +35,12 @@ from .wire import encode_gossip
 __all__ = ["ClusterNode"]
 
 log = logging.getLogger("flask_clustershazbot")
+
+
+#: A refusal warning about one source is logged at most once per this many seconds...
+REFUSAL_WARNING_EVERY = 60.0
+#: ... for at most this many sources remembered at once (oldest forgotten first).
+REFUSAL_WARNING_SOURCES = 1024
 
 
 def wall_clock_ms() -> int:
@@ -84,6 +93,18 @@ class ClusterNode:
         self._pending_marks: dict[str, float] = {}
         if isinstance(self.store, SqliteStore):
             self.store.take_pending = self._take_pending
+        # (counter, source) -> (monotonic time of the last warning, refusals since)
+        self._refusal_warnings: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+
+    def encode(self, view: list[ServerEntry]) -> bytes:
+        """Our view as a gossip message that a peer with our settings accepts
+        (trimmed to SHAZBOT_MAX_ENTRIES_PER_MESSAGE and _MAX_CONTENT_LENGTH)."""
+        return encode_gossip(
+            view,
+            max_entries=self.config.max_entries_per_message,
+            max_bytes=self.config.max_content_length,
+            own_url=self.config.base_url,
+        )
 
     def new_membership(self) -> Membership:
         return Membership(
@@ -199,7 +220,7 @@ class ClusterNode:
         """Read and merge the master list; raises :class:`MasterListError`."""
         try:
             entries = self.master_list.read()
-        except MasterListError:
+        except Exception:
             self.count("master_list_read_failures")
             raise
         self.count("master_list_reads")
@@ -215,12 +236,17 @@ class ClusterNode:
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             plan = plan_tick(membership, now_ms, mono, self.rng, self.backoff, self.policy)
-            message = encode_gossip(membership.view())
+            message = self.encode(membership.view())
         for failed in plan.failed:
             self.count("failures_detected")
             log.info("server %s declared offline: no heartbeat for %.1fs", failed.base_url, plan.timeout)
         for gone in plan.forgotten:
             log.info("server %s forgotten: offline for longer than the retention", gone)
+        for gone in plan.forgotten_future:
+            log.info(
+                "server %s forgotten: dated more than %ss ahead of this server's clock (did this clock go back?)",
+                gone, self.config.max_clock_skew,
+            )
         for target in plan.targets:
             self.exchange_with(target.base_url, message)
 
@@ -231,7 +257,7 @@ class ClusterNode:
             partner = choose_partner(
                 membership.online_peers(), self.rng, self.config.monitor_preference, self.backoff, mono
             )
-            message = encode_gossip(membership.view())
+            message = self.encode(membership.view())
         if partner is not None:
             self.exchange_with(partner.base_url, message)
 
@@ -249,7 +275,7 @@ class ClusterNode:
             self.count("exchanges_failed")
             self.count(f"exchanges_failed_{exc.reason}")
             self.backoff.record_failure(base_url, self._mono())
-            log.debug("exchange with %s failed: %s", base_url, exc)
+            log.debug("exchange with %s failed: %s", base_url, printable(str(exc)))
             return False
         except Exception:  # a bug must not kill the loop
             self.count("exchanges_failed")
@@ -284,25 +310,26 @@ class ClusterNode:
         self.mark("master_list_write")
 
     def leave(self, *, write_master_list: bool) -> None:
-        """Mark this server offline and tell a few peers, monitors first,
-        within ``shutdown_timeout`` seconds in all."""
-        deadline = self._mono() + self.config.shutdown_timeout
+        """Mark this server offline and tell a few peers, monitors first, and
+        write the master list if asked, all within ``shutdown_timeout``
+        seconds. The peers are told in parallel, so one that hangs costs its
+        own call, not the others' budget."""
+        end = self._mono() + self.config.shutdown_timeout
         with self.store.transaction() as membership:
             membership.set_online(False, self._wall_ms())
             peers = goodbye_order(membership, self.rng)
-            message = encode_gossip(membership.view())
-        told = 0
-        for peer in peers:
-            remaining = deadline - self._mono()
-            if told >= SHUTDOWN_FANOUT or remaining <= 0:
-                break
-            told += self.exchange_with(peer.base_url, message, timeout=remaining)
-        log.info("this server left the cluster; told %d peer(s)", told)
+            message = self.encode(membership.view())
+        goodbye = _Goodbye(self, peers, message, end)
+        goodbye.begin()
         if write_master_list:
             try:
-                self.announce()
-            except MasterListError as exc:
-                log.warning("could not write the master list while shutting down: %s", exc)
+                with deadline(end - self._mono()):
+                    self.announce()
+            except Exception as exc:
+                detail = printable(str(exc)) if isinstance(exc, MasterListError) else type(exc).__name__
+                log.warning("could not write the master list while shutting down: %s", detail)
+        told = goodbye.wait()
+        log.info("this server left the cluster; told %d peer(s)", told)
 
     def close(self) -> None:
         self.client.close()
@@ -314,9 +341,22 @@ class ClusterNode:
         if not urls:
             return
         self.count(counter, len(urls))
+        # One misconfigured or skewed peer refuses entries every exchange:
+        # warn about it once a minute, with how many were refused meanwhile.
+        key, mono = (counter, source), self._mono()
+        with self._counter_lock:
+            previous = self._refusal_warnings.pop(key, None)
+            since = len(urls) + (previous[1] if previous else 0)
+            quiet = previous is not None and mono - previous[0] < REFUSAL_WARNING_EVERY
+            self._refusal_warnings[key] = (previous[0], since) if previous and quiet else (mono, 0)
+            while len(self._refusal_warnings) > REFUSAL_WARNING_SOURCES:
+                self._refusal_warnings.popitem(last=False)
+        if quiet:
+            log.debug("refused %d entries from %s %s", len(urls), source, why)
+            return
         log.warning(
             "refused %d entr%s from %s %s: %s",
-            len(urls), "y" if len(urls) == 1 else "ies", source, why, ", ".join(urls[:5]),
+            since, "y" if since == 1 else "ies", source, why, ", ".join(urls[:5]),
         )
 
     def _log_report(self, report: MergeReport, source: str) -> None:
@@ -346,3 +386,64 @@ class ClusterNode:
         if report.dropped_stale:
             self.count("entries_dropped_stale", len(report.dropped_stale))
             log.debug("dropped %d entries from %s older than the retention", len(report.dropped_stale), source)
+
+
+class _Goodbye:
+    """Tells peers, in order, that this server leaves: up to SHUTDOWN_FANOUT
+    calls at once, the next peer tried when one fails, until SHUTDOWN_FANOUT
+    have heard it or the time is up."""
+
+    def __init__(self, node: ClusterNode, peers: list[ServerEntry], message: bytes, end: float) -> None:
+        self._node = node
+        self._peers = iter(peers)
+        self._message = message
+        self._end = end
+        self._results: queue.Queue[bool] = queue.Queue()
+        self._in_flight = 0
+        self.told = 0
+
+    def _remaining(self) -> float:
+        return self._end - self._node._mono()
+
+    def _send(self, base_url: str, timeout: float) -> None:
+        told = False
+        try:
+            told = self._node.exchange_with(base_url, self._message, timeout=timeout)
+        except Exception:  # never a traceback from a daemon thread at exit
+            log.debug("goodbye to %s failed", base_url, exc_info=True)
+        finally:
+            self._results.put(told)
+
+    def _launch(self) -> bool:
+        peer = next(self._peers, None)
+        remaining = self._remaining()
+        if peer is None or remaining <= 0:
+            return False
+        self._in_flight += 1
+        try:
+            threading.Thread(
+                target=self._send, args=(peer.base_url, remaining), name="shazbot-goodbye", daemon=True
+            ).start()
+        except RuntimeError:  # no new threads at interpreter exit (Python 3.12): one at a time
+            self._send(peer.base_url, remaining)
+        return True
+
+    def begin(self) -> None:
+        while self._in_flight < SHUTDOWN_FANOUT and self._launch():
+            pass
+
+    def wait(self) -> int:
+        """Wait for the answers (at most until the end); return how many peers heard it."""
+        while self._in_flight and self.told < SHUTDOWN_FANOUT:
+            remaining = self._remaining()
+            if remaining <= 0:
+                break
+            try:
+                told = self._results.get(timeout=remaining)
+            except queue.Empty:
+                break
+            self._in_flight -= 1
+            self.told += told
+            if not told and self.told + self._in_flight < SHUTDOWN_FANOUT:
+                self._launch()
+        return self.told

@@ -84,9 +84,17 @@ def build_openapi() -> dict[str, Any]:
     def answer(description: str, schema: str) -> dict[str, Any]:
         return {"description": description, "content": json_of(schema)}
 
+    # Any other method on the path gets this answer (the Allow header lists
+    # the one that works).
+    not_allowed = {
+        "description": "Method not allowed on this path; nothing changed.",
+        "headers": {"Allow": {"description": "The methods this path accepts.", "schema": {"type": "string"}}},
+        "content": json_of("Error"),
+    }
     errors = {
         "400": answer("Invalid JSON or message; nothing changed.", "Error"),
         "401": answer("Missing or wrong secret.", "Error"),
+        "405": not_allowed,
         "413": answer("Body too large, or too many servers in one message.", "Error"),
     }
     body = {"required": True, "content": json_of("GossipMessage")}
@@ -107,7 +115,7 @@ def build_openapi() -> dict[str, Any]:
             "get": {
                 "summary": "This server's view (gossip or control secret).",
                 "security": [{"secret": []}],
-                "responses": {"200": answer("The view.", "ServerList"), "401": errors["401"]},
+                "responses": {"200": answer("The view.", "ServerList"), "401": errors["401"], "405": not_allowed},
             }
         },
     )

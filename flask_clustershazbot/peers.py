@@ -1,4 +1,4 @@
-"""Choosing whom to gossip with (PROTOCOL.md sections 5 and 6). Pure.
+"""Choosing whom to gossip with (docs/protocol.md sections 5 and 6). Pure.
 
 Bias: with probability ``monitor_preference`` a tick's partner is drawn from
 the online monitors other than self that have not failed recently; otherwise,

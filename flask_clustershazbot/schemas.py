@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the wire format (PROTOCOL.md section 1).
+"""Marshmallow schemas of the wire format (docs/protocol.md section 1).
 
 Loading validates and normalises; it yields :class:`ServerEntry` objects. Extra
 keys are ignored for forward compatibility. Types are strict: ``"true"`` is not

@@ -6,6 +6,19 @@ sender, after each gossip job, so a change made by any worker is signalled
 within one gossip interval. The first view the loop sees counts as a change
 from nothing: every server known online is signalled online once.
 
+Receivers run in a background thread of the loop's process
+(``shazbot-signals``), inside ``app.app_context()``; never in the gossip loop
+itself, which only hands over its latest view and goes on. Signals are sent in
+order (``server_online`` for each server, then ``server_offline``, then one
+``view_changed`` per batch), and each receiver is called on its own: one that
+raises is logged with its name, and the other receivers, and the later
+signals, still run. A transition counts as delivered only once it has been
+sent. A slow or blocking receiver delays the signals after it, which then
+coalesce (they describe the view as it is when the receiver returns; a server
+that went offline and back meanwhile is not signalled), but never heartbeats
+or failure detection. At shutdown, signals not yet sent are dropped after at
+most one second. For example::
+
     from flask_clustershazbot import signals
 
     @signals.server_offline.connect_via(app)

@@ -10,23 +10,45 @@ entries that changed.
 
 Monotonic times (``heard_at``) are shared too: CLOCK_MONOTONIC is one clock for
 every process on a Linux host.
+
+A process that stops inside a write transaction (SIGSTOP, a debugger, a hung
+host) keeps the write lock until it resumes or dies, however short the
+transactions are: they already do no I/O but the file's. So waiting for the
+lock is bounded (``BUSY_TIMEOUT``, a few seconds, well below gunicorn's
+worker timeout of 30 s and below a peer's default request timeout), and an
+operation that cannot get it raises :class:`StoreBusy`: the endpoints answer
+503 with a JSON error and ``Retry-After``, never a 500 or a request that hangs
+until gunicorn kills the worker. Nothing was changed. Reading the view takes
+the write lock too (it also writes this process's counters), so reads answer
+503 as well; everything answers 200 again as soon as the lock is released.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 
+from .errors import StoreBusy
 from .membership import Membership
 from .model import ServerEntry
 
-__all__ = ["SqliteStore", "default_state_path"]
+__all__ = ["SqliteStore", "default_state_path", "BUSY_TIMEOUT"]
+
+log = logging.getLogger("flask_clustershazbot")
+
+#: Seconds to wait for another process's write lock before giving up with
+#: :class:`StoreBusy`. Legitimate transactions take milliseconds.
+BUSY_TIMEOUT = 3.0
+#: Seconds between two warnings about a lock held too long (per process).
+_BUSY_WARNING_EVERY = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -48,6 +70,17 @@ _LATEST_MARK = "INSERT INTO marks VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET 
 
 #: Counts and latest times a process has not written yet: ``(counters, marks)``.
 Pending = tuple[dict[str, int], dict[str, float]]
+
+# SQLITE_BUSY and SQLITE_LOCKED (primary result codes).
+_BUSY_CODES = (5, 6)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _private_dir(path: str) -> None:
@@ -75,8 +108,14 @@ def default_state_path(base_url: str) -> str:
 
 
 class SqliteStore:
-    def __init__(self, path: str, new_membership: Callable[[], Membership]) -> None:
+    """The membership shared by the processes of one server, in a SQLite file."""
+
+    def __init__(
+        self, path: str, new_membership: Callable[[], Membership], *, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
+        self._last_busy_warning: float | None = None
         self._new_membership = new_membership
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -97,21 +136,49 @@ class SqliteStore:
         if self._conn is None or self._pid != os.getpid():
             _private_dir(os.path.dirname(os.path.abspath(self.path)))
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last commit
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
-            if columns and "seq" not in columns:  # a state file from an earlier version
-                conn.execute("ALTER TABLE entries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
-            conn.executescript(_SCHEMA)
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last commit
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+                if columns and "seq" not in columns:  # a state file from an earlier version
+                    conn.execute("ALTER TABLE entries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()  # set up again on the next call
+                raise
             self._conn, self._pid, self._cache = conn, os.getpid(), None
         return self._conn
 
     @contextlib.contextmanager
+    def _busy_is_503(self) -> Iterator[None]:
+        """Turn "database is locked" after the busy timeout into StoreBusy."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            now = time.monotonic()
+            if self._last_busy_warning is None or now - self._last_busy_warning > _BUSY_WARNING_EVERY:
+                self._last_busy_warning = now
+                log.warning(
+                    "the shared state %s stayed locked for over %.1fs (a process of this server stopped or "
+                    "hung inside a write?): answering 503 until it is released",
+                    self.path,
+                    self.busy_timeout,
+                )
+            raise StoreBusy(retry_after=max(1, round(self.busy_timeout))) from None
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[Membership]:
+        """The membership under the write lock; what changed is written on
+        exit. Raises :class:`StoreBusy` if the lock stays taken."""
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            with self._busy_is_503():
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")  # once held, nothing below waits for a lock
             try:
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 if self._cache is None or version != self._data_version:
@@ -198,27 +265,35 @@ class SqliteStore:
         """Every process's counters and latest times, added up."""
         with self.transaction():
             pass  # writes what this process has pending
-        with self._lock:
+        with self._lock, self._busy_is_503():
             conn = self._connection()
             counts = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM counters")}
             marks = {str(k): float(v) for k, v in conn.execute("SELECT name, value FROM marks")}
         return counts, marks
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
+        with self._lock, self._busy_is_503():
             row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._lock, self._busy_is_503():
             self._connection().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def claim_instance(self, instance: str) -> bool:
         """Record which run of the server the store belongs to; True for the
-        first process of a new run (which then sets the server online)."""
+        first process of a new run (which then sets the server online).
+
+        Joining the run under way (a worker booted or recycled) only reads,
+        which in WAL mode never waits for a writer: a worker's boot does not
+        fail because another process holds the write lock."""
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            with self._busy_is_503():
+                conn = self._connection()
+                row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+                if row is not None and row[0] == instance:
+                    return False
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
                 if row is not None and row[0] == instance:

@@ -33,7 +33,11 @@ class TickPolicy:
 class TickPlan:
     timeout: float
     failed: list[ServerEntry] = field(default_factory=list)
+    #: Forgotten: last update older than the retention.
     forgotten: list[str] = field(default_factory=list)
+    #: Forgotten: dated more than the skew limit ahead of this server's clock
+    #: (accepted while its clock was ahead; docs/protocol.md section 4).
+    forgotten_future: list[str] = field(default_factory=list)
     partner: ServerEntry | None = None
     probe: ServerEntry | None = None
 
@@ -50,15 +54,18 @@ def plan_tick(
     backoff: PeerBackoff,
     policy: TickPolicy,
 ) -> TickPlan:
-    """Heartbeat, expire silent peers, forget old entries, then choose one
-    online partner and, now and then, one offline peer to probe."""
+    """Heartbeat, forget entries the view would no longer accept, expire
+    silent peers, then choose one online partner and, now and then, one
+    offline peer to probe."""
     membership.heartbeat(now_ms)
-    plan = TickPlan(timeout=policy.timeout_for(len(membership.entries)))
+    # Before detection: an entry about to be forgotten earns no verdict.
+    forgotten_future = membership.forget_future(now_ms)
+    plan = TickPlan(timeout=policy.timeout_for(len(membership.entries)), forgotten_future=forgotten_future)
     # A gap this long between two ticks means this process was paused.
     pause_after = max(plan.timeout / 2, 3 * policy.gossip_interval)
     plan.failed = membership.detect_failures(mono, plan.timeout, pause_after)
     plan.forgotten = membership.cleanup(now_ms)
-    if plan.forgotten:
+    if plan.forgotten or plan.forgotten_future:
         backoff.forget_except(set(membership.entries))
     plan.partner = choose_partner(membership.online_peers(), rng, policy.monitor_preference, backoff, mono)
     offline = membership.offline_peers()

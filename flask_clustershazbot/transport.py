@@ -1,11 +1,13 @@
-"""HTTP client for peer exchanges: a requests Session, timeouts on every call,
-no redirects, bounded response size, and every failure as one typed error."""
+"""HTTP client for peer exchanges: a requests Session, a total deadline on
+every call (connect, headers and body), no redirects, bounded response size,
+and every failure as one typed error."""
 
 from __future__ import annotations
 
 import requests
 
 from .auth import bearer
+from .deadline import deadline, deadline_session
 from .errors import InvalidMessage, ShazbotError
 from .model import ServerEntry
 from .urls import endpoint_url
@@ -36,11 +38,19 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _exchange_error(exc: Exception, expired: bool) -> ExchangeError:
+    if expired or isinstance(exc, requests.Timeout):
+        return ExchangeError("timeout", "no complete answer within the deadline")
+    if isinstance(exc, requests.ConnectionError):
+        return ExchangeError("connection", type(exc).__name__)
+    return ExchangeError("request", type(exc).__name__)
+
+
 class PeerClient:
     """Talks to peers' gossip endpoints."""
 
     def __init__(self, *, secret: str, sender: str, url_prefix: str, timeout: float, max_body: int) -> None:
-        self.session = requests.Session()
+        self.session = deadline_session()
         self._headers = {
             "Authorization": bearer(secret),
             "Content-Type": "application/json",
@@ -52,27 +62,30 @@ class PeerClient:
         self._max_body = max_body
 
     def exchange(self, base_url: str, message: bytes, timeout: float | None = None) -> list[ServerEntry]:
-        """POST our view to a peer; return the entries of its answer."""
+        """POST our view to a peer; return the entries of its answer.
+
+        The whole call, answer included, ends within ``timeout`` (at most
+        SHAZBOT_REQUEST_TIMEOUT) seconds, however slowly the peer sends.
+        """
         limit = self._timeout if timeout is None else min(timeout, self._timeout)
         url = endpoint_url(base_url, self._prefix, "gossip")
-        try:
-            with self.session.post(
-                url,
-                data=message,
-                headers=self._headers,
-                timeout=(min(limit, 3.0), limit),
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                if response.status_code != 200:
-                    raise ExchangeError(f"http_{response.status_code}")
-                body = read_limited(response, self._max_body)
-        except requests.Timeout as exc:
-            raise ExchangeError("timeout", type(exc).__name__) from None
-        except requests.ConnectionError as exc:
-            raise ExchangeError("connection", type(exc).__name__) from None
-        except requests.RequestException as exc:
-            raise ExchangeError("request", type(exc).__name__) from None
+        with deadline(limit) as call:
+            try:
+                with self.session.post(
+                    url,
+                    data=message,
+                    headers=self._headers,
+                    timeout=(min(limit, 3.0), limit),
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    if response.status_code != 200:
+                        raise ExchangeError(f"http_{response.status_code}")
+                    body = read_limited(response, self._max_body)
+            except ExchangeError:
+                raise
+            except Exception as exc:  # whatever requests, urllib3 or ssl raise
+                raise _exchange_error(exc, call.expired) from None
         try:
             return load_server_list(parse_json(body))
         except InvalidMessage as exc:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 
+from .cache import bounded_str_cache
 from .errors import InvalidMessage
 from .model import ServerEntry, entries_to_wire
 from .schemas import ControlMessageSchema, GossipMessageSchema, ServerListSchema
@@ -19,6 +19,7 @@ __all__ = [
     "load_control",
     "gossip_message",
     "encode_gossip",
+    "fit_gossip",
     "encode_server_list",
     "dumps",
 ]
@@ -79,23 +80,98 @@ def dumps(data: Any) -> bytes:
 # (tested).
 
 
-@lru_cache(maxsize=65536)
+@bounded_str_cache(4 * 1024 * 1024)
 def _url_json(url: str) -> str:
     return json.dumps(url)
 
 
-def _encode_lists(entries: list[ServerEntry]) -> str:
+def _item(entry: ServerEntry) -> str:
+    url, monitor, last_update, _ = entry
+    return f'{{"baseUrl":{_url_json(url)},"monitor":{"true" if monitor else "false"},"lastUpdate":{last_update}}}'
+
+
+#: ``{"message":"gossip","online":[],"offline":[]}``: what a gossip message
+#: costs besides its entries.
+_GOSSIP_OVERHEAD = len('{"message":"gossip","online":[],"offline":[]}')
+
+
+def _fit(
+    entries: list[ServerEntry], items: list[str], max_entries: int | None, max_bytes: int | None, own_url: str | None
+) -> list[int]:
+    """Indices (in ``entries``' order) of what fits in one message: this
+    server's own entry first, then online servers, then offline ones, newest
+    first within each group."""
+    # Each item costs its text and a comma; every non-empty list has one comma
+    # fewer than items.
+    costs = [len(item) + 1 for item in items]
+    online = sum(1 for entry in entries if entry.online)
+    size = _GOSSIP_OVERHEAD + sum(costs) - (online > 0) - (len(entries) - online > 0)
+    if (max_entries is None or len(entries) <= max_entries) and (max_bytes is None or size <= max_bytes):
+        return list(range(len(entries)))
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i].base_url != own_url, not entries[i].online, -entries[i].last_update),
+    )
+    room = len(entries) if max_entries is None else max_entries
+    budget = (max_bytes if max_bytes is not None else 1 << 62) - _GOSSIP_OVERHEAD + 1  # one comma saved at least
+    chosen: list[int] = []
+    for index in order:
+        if len(chosen) >= room:
+            break
+        if costs[index] <= budget:
+            chosen.append(index)
+            budget -= costs[index]
+    chosen.sort()
+    return chosen
+
+
+def _encode_lists(
+    entries: list[ServerEntry],
+    max_entries: int | None = None,
+    max_bytes: int | None = None,
+    own_url: str | None = None,
+) -> str:
+    ordered = sorted(entries)  # by base URL
+    items = [_item(entry) for entry in ordered]
     online: list[str] = []
     offline: list[str] = []
-    for url, monitor, last_update, is_online in sorted(entries):  # by base URL
-        item = f'{{"baseUrl":{_url_json(url)},"monitor":{"true" if monitor else "false"},"lastUpdate":{last_update}}}'
-        (online if is_online else offline).append(item)
+    for index in _fit(ordered, items, max_entries, max_bytes, own_url):
+        (online if ordered[index].online else offline).append(items[index])
     return f'"online":[{",".join(online)}],"offline":[{",".join(offline)}]'
 
 
-def encode_gossip(entries: list[ServerEntry]) -> bytes:
-    """``{"message": "gossip", "online": [...], "offline": [...]}`` as JSON bytes."""
-    return f'{{"message":"gossip",{_encode_lists(entries)}}}'.encode()
+def fit_gossip(
+    entries: list[ServerEntry],
+    *,
+    max_entries: int | None = None,
+    max_bytes: int | None = None,
+    own_url: str | None = None,
+) -> list[ServerEntry]:
+    """The entries :func:`encode_gossip` would send with the same limits,
+    sorted by base URL."""
+    ordered = sorted(entries)
+    items = [_item(entry) for entry in ordered]
+    return [ordered[i] for i in _fit(ordered, items, max_entries, max_bytes, own_url)]
+
+
+def encode_gossip(
+    entries: list[ServerEntry],
+    *,
+    max_entries: int | None = None,
+    max_bytes: int | None = None,
+    own_url: str | None = None,
+) -> bytes:
+    """``{"message": "gossip", "online": [...], "offline": [...]}`` as JSON bytes.
+
+    With ``max_entries`` (a peer's SHAZBOT_MAX_ENTRIES_PER_MESSAGE) or
+    ``max_bytes`` (its SHAZBOT_MAX_CONTENT_LENGTH), a view that does not fit
+    is trimmed so that the peer accepts it: ``own_url``'s entry is kept
+    first, then online servers, then offline servers, newest first. Merging
+    is per entry, so a trimmed message is a smaller true view; what it leaves
+    out travels in other exchanges and the master list. A view that fits is
+    encoded exactly as without limits.
+    """
+    return f'{{"message":"gossip",{_encode_lists(entries, max_entries, max_bytes, own_url)}}}'.encode()
 
 
 def encode_server_list(entries: list[ServerEntry]) -> bytes:

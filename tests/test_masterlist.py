@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
+from flask_clustershazbot.deadline import deadline_session
 from flask_clustershazbot.errors import MasterListError
 from flask_clustershazbot.masterlist import FileMasterList, HttpMasterList, MasterListStore
 from flask_clustershazbot.model import ServerEntry
@@ -67,7 +67,7 @@ def test_file_store_replaces_a_corrupt_list(tmp_path: Path) -> None:
 
 
 def http_store(server: MasterListServer, auth: str = "Bearer store-secret") -> HttpMasterList:
-    return HttpMasterList(server.url, server.url, auth, session=requests.Session(), timeout=5, max_body=1 << 20)
+    return HttpMasterList(server.url, server.url, auth, session=deadline_session(), timeout=5, max_body=1 << 20)
 
 
 def test_http_store_reads_404_as_empty_and_writes_with_auth(master_store: MasterListServer) -> None:
@@ -97,6 +97,6 @@ def test_http_store_wrong_credential_is_a_clear_error_without_the_secret(master_
 
 def test_http_store_unreachable_is_a_master_list_error() -> None:
     store = HttpMasterList("http://127.0.0.1:9/list.json", "http://127.0.0.1:9/list.json", "Bearer x",
-                           session=requests.Session(), timeout=1, max_body=1000)
+                           session=deadline_session(), timeout=1, max_body=1000)
     with pytest.raises(MasterListError):
         store.read()

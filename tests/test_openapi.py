@@ -6,12 +6,14 @@ import json
 from collections.abc import Callable
 from importlib import resources
 
+import pytest
 from flask import Flask
 
 from flask_clustershazbot.openapi import build_openapi
 
 
 def test_shipped_document_matches_the_schemas() -> None:
+    pytest.importorskip("apispec")
     shipped = json.loads(resources.files("flask_clustershazbot").joinpath("openapi.json").read_text())
     regenerate = "python -m flask_clustershazbot.openapi > flask_clustershazbot/openapi.json"
     assert shipped == build_openapi(), f"regenerate: {regenerate}"
@@ -22,3 +24,19 @@ def test_served_without_auth_under_the_configured_prefix(make_app: Callable[...,
     response = app.test_client().get("/members/openapi.json")
     assert response.status_code == 200
     assert set(response.get_json()["paths"]) == {"/members/gossip", "/members/list", "/members/control"}
+
+
+def test_405_answers_are_described_and_served_as_described(make_app: Callable[..., Flask]) -> None:
+    pytest.importorskip("apispec")
+    document = build_openapi()
+    client = make_app().test_client()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            described = operation["responses"]["405"]
+            assert described["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert "Allow" in described["headers"]
+            wrong = "delete"
+            response = client.open(path, method=wrong.upper())
+            assert response.status_code == 405 and response.is_json, path
+            assert response.headers["Allow"].split(", ")[0] in ("POST", "GET", "HEAD", "OPTIONS"), path
+            assert method.upper() in response.headers["Allow"], path

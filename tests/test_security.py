@@ -144,12 +144,12 @@ def test_own_url_must_be_allowed(tmp_path: Any) -> None:
 
 
 def test_caps_bound_a_flood_of_fake_servers(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
-    app = member(tmp_path, 5000, SHAZBOT_MAX_ENTRIES_PER_MESSAGE=50, SHAZBOT_MAX_VIEW_SIZE=120)
+    app = member(tmp_path, 5000, SHAZBOT_MAX_ENTRIES_PER_MESSAGE=120, SHAZBOT_MAX_VIEW_SIZE=120)
     shazbot: Shazbot = app.extensions["shazbot"]
     client = app.test_client()
-    too_many = {"message": "gossip", "online": [now_entry(f"http://fake{i}.example/") for i in range(51)]}
+    too_many = {"message": "gossip", "online": [now_entry(f"http://fake{i}.example/") for i in range(121)]}
     response = client.post("/clustershazbot/gossip", json=too_many, headers={"Authorization": GOSSIP})
-    assert response.status_code == 413 and "at most 50" in response.get_json()["error"]
+    assert response.status_code == 413 and "at most 120" in response.get_json()["error"]
     assert len(shazbot.servers()) == 1
     for batch in range(20):
         flood = {"message": "gossip",
@@ -157,6 +157,33 @@ def test_caps_bound_a_flood_of_fake_servers(tmp_path: Any, caplog: pytest.LogCap
         assert client.post("/clustershazbot/gossip", json=flood, headers={"Authorization": GOSSIP}).status_code == 200
     assert len(shazbot.servers()) == 120
     assert "SHAZBOT_MAX_VIEW_SIZE" in caplog.text and "SHAZBOT_MAX_ENTRIES_PER_MESSAGE" in caplog.text
+
+
+def test_gossip_answers_fit_what_a_peer_with_the_same_settings_accepts(tmp_path: Any) -> None:
+    """A view of long URLs larger than SHAZBOT_MAX_CONTENT_LENGTH is answered
+    trimmed: own entry, online peers, then the newest offline ones."""
+    import time
+
+    limit = 65536
+    app = member(tmp_path, 5000, SHAZBOT_MAX_CONTENT_LENGTH=limit)
+    client = app.test_client()
+    now = int(time.time() * 1000)
+    online = [now_entry(f"http://up{i}.example/{'u' * 2000}") for i in range(5)]
+    offline = [{"baseUrl": f"http://down{i}.example/{'d' * 2000}/", "monitor": False, "lastUpdate": now - 1000 * i}
+               for i in range(60)]
+    for chunk in range(0, 60, 20):  # each request under the byte cap
+        body = {"message": "gossip", "online": online if chunk == 0 else [], "offline": offline[chunk:chunk + 20]}
+        assert client.post("/clustershazbot/gossip", json=body, headers={"Authorization": GOSSIP}).status_code == 200
+    listed = client.get("/clustershazbot/list", headers={"Authorization": GOSSIP}).get_json()
+    assert len(listed["online"]) == 6 and len(listed["offline"]) == 60  # the view holds everything
+    answer = client.post("/clustershazbot/gossip", json={"message": "gossip", "online": []},
+                         headers={"Authorization": GOSSIP})
+    assert answer.status_code == 200 and len(answer.get_data()) <= limit
+    data = answer.get_json()
+    assert {s["baseUrl"] for s in data["online"]} == {s["baseUrl"] for s in listed["online"]}
+    kept = {s["baseUrl"] for s in data["offline"]}
+    assert 10 < len(kept) < 60
+    assert kept == {s["baseUrl"] for s in offline[: len(kept)]}  # the newest
 
 
 def test_redirects_are_never_followed(tmp_path: Any) -> None:
@@ -175,3 +202,107 @@ def test_redirects_are_never_followed(tmp_path: Any) -> None:
     assert redirecting.hits == 1 and target.count() == 0
     assert shazbot.node.counters["exchanges_failed_http_307"] == 1
     assert message
+
+
+# -- nothing from an unauthenticated request is retained (issue 9, item 5) ----
+
+
+def test_unauthenticated_requests_with_unique_senders_leave_no_trace(tmp_path: Any) -> None:
+    from flask_clustershazbot.urls import normalize_base_url
+
+    app = member(tmp_path, 5000)
+    client = app.test_client()
+    message = {"message": "gossip", "online": [now_entry("http://peer.example/")]}
+    before = normalize_base_url.cache_info().currsize
+    for index in range(3000):
+        sender = f"http://sender-{index}.example/{'p' * 1500}/"
+        for auth in ({}, {"Authorization": "Bearer wrong"}):
+            response = client.post("/clustershazbot/gossip", json=message,
+                                   headers={**auth, "X-Clustershazbot-Sender": sender})
+            assert response.status_code == 401
+    assert normalize_base_url.cache_info().currsize == before
+
+
+def test_url_normalisation_cache_is_bounded_in_bytes() -> None:
+    import gc
+    import tracemalloc
+
+    from flask_clustershazbot.urls import normalize_base_url
+
+    normalize_base_url("http://warm-up.example/")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(6000):  # ~24 MB of distinct 2 KB URLs, key and value
+            normalize_base_url(f"http://h{index}.example/{'x' * 1990}")
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8 * 1024 * 1024, f"the URL cache kept {grown / 2**20:.1f} MiB"
+
+
+# -- control characters in base URLs (issue 15, item 6) -----------------------
+
+NASTY_URLS = [
+    "http://evil.example/\x9b2J/", "http://evil.example/\x9d0;pwned\x9c/", "http://evil.example/\x1b[2J/",
+    "http://evil.example/\u202egnp.exe/", "http://evil\u200b.example/", "http://evil.example/\u2028x/",
+    "http://evil.example/\u2066x\u2069/", "http://evil.example/\x85/", "http://evil.example/\x7f/",
+    "http://evil.example/\ufeff/", "http://evil.example/\u00ad/", "http://evil\u3000.example/",
+]
+
+
+@pytest.mark.parametrize("url", NASTY_URLS, ids=[f"{i}" for i in range(len(NASTY_URLS))])
+def test_gossip_with_a_non_printable_url_is_refused_and_changes_nothing(tmp_path: Any, url: str) -> None:
+    app = member(tmp_path, 5000)
+    shazbot: Shazbot = app.extensions["shazbot"]
+    before = shazbot.view()
+    message = {"message": "gossip", "online": [now_entry("http://good.example/"), now_entry(url)]}
+    response = app.test_client().post("/clustershazbot/gossip", json=message, headers={"Authorization": GOSSIP})
+    assert response.status_code == 400 and response.is_json
+    assert "Not a valid base URL" in response.get_data(as_text=True)
+    assert url not in response.get_data(as_text=True)
+    assert shazbot.view() == before
+
+
+def test_a_non_printable_sender_header_reaches_no_log(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="flask_clustershazbot")
+    app = member(tmp_path, 5000, SHAZBOT_MAX_ENTRIES_PER_MESSAGE=2, SHAZBOT_MAX_VIEW_SIZE=2)
+    message = {"message": "gossip", "online": [now_entry(f"http://p{i}.example/") for i in range(3)]}
+    for sender in ("http://x.example/\x9b2J/", "\x1b]0;title\x07", "http://x.example/\u202e/"):
+        response = app.test_client().post("/clustershazbot/gossip", json=message,
+                                          headers={"Authorization": GOSSIP, "X-Clustershazbot-Sender": sender})
+        assert response.status_code == 413
+    assert "listing 3 servers" in caplog.text
+    assert all(char.isprintable() for record in caplog.records for char in record.getMessage())
+
+
+# -- headers (issue 15, "Also") -----------------------------------------------
+
+
+def test_authenticated_json_answers_are_never_cached(tmp_path: Any) -> None:
+    app = member(tmp_path, 5000)
+    client = app.test_client()
+    answers = {
+        "gossip": client.post("/clustershazbot/gossip", json={"message": "gossip", "online": []},
+                              headers={"Authorization": GOSSIP}),
+        "list": client.get("/clustershazbot/list", headers={"Authorization": GOSSIP}),
+        "control": client.post("/clustershazbot/control", json={"message": "control", "online": True},
+                               headers={"Authorization": CONTROL}),
+        "status.json": client.get("/clustershazbot/status.json", auth=("ops", CONTROL)),
+        "refused": client.get("/clustershazbot/list", headers={"Authorization": "wrong"}),
+        "invalid": client.post("/clustershazbot/gossip", data=b"{", headers={"Authorization": GOSSIP}),
+    }
+    for name, response in answers.items():
+        assert response.is_json, name
+        assert response.headers.get("Cache-Control") == "no-store", name
+
+
+def test_status_page_cannot_be_framed(tmp_path: Any) -> None:
+    app = member(tmp_path, 5000)
+    response = app.test_client().get("/clustershazbot/", auth=("ops", CONTROL))
+    assert response.status_code == 200
+    policy = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from bench.convergence import partner_sampler, spread_rounds
-from bench.sim import SimConfig, Simulation, chaos_scenario
+from bench.sim import STEP_FACTORS, SimConfig, Simulation, chaos_scenario, clock_step_scenario
 from flask_clustershazbot.model import ServerEntry
 from flask_clustershazbot.peers import PeerBackoff, choose_partner
 
@@ -88,3 +88,49 @@ def test_fast_spread_matches_the_full_simulator_on_average() -> None:
     rng = random.Random(5)
     fast = [spread_rounds(n, 0, "drain", rng) for _ in range(seeds)]
     assert abs(sum(full) / seeds - sum(fast) / seeds) < 1.0, (full, fast)
+
+
+#: "Within a few intervals after the correction" (measured: at most 7 over 720 scenarios).
+STEP_RECOVERY_ROUNDS = 10
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one server", "three servers"])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "back"])
+@pytest.mark.parametrize("factor", STEP_FACTORS)
+def test_a_stepped_clock_recovers_within_a_few_intervals_of_the_correction(
+    factor: float, forward: bool, several: bool
+) -> None:
+    for seed in range(12):
+        rng = random.Random(seed)
+        outcome = clock_step_scenario(
+            seed,
+            factor,
+            forward,
+            stepped=3 if several else 1,
+            hold_rounds=rng.choice([1, 20]),  # one tick, or long enough for every timeout
+            stagger_rounds=rng.choice([0, 15]) if several else 0,  # corrected together or apart
+            limit=STEP_RECOVERY_ROUNDS,
+        )  # raises Violation (naming the seed) on a broken invariant or a late recovery
+        assert outcome.recovered_after is not None and outcome.recovered_after <= STEP_RECOVERY_ROUNDS
+
+
+@pytest.mark.parametrize(
+    ("abandon", "forget", "stepped", "stagger"),
+    [
+        (False, False, 1, 0),  # the rules before: versions never go back, future entries refused
+        (False, True, 1, 0),  # the holder's half alone: the owner stays refused
+        (True, False, 3, 15),  # the owner's half alone: a peer stepped with it blocks it
+    ],
+    ids=["neither half", "holder half only", "owner half only"],
+)
+@pytest.mark.parametrize("factor", [2.0, 20.0])
+def test_without_the_clock_step_rule_a_forward_step_strands_the_server(
+    factor: float, abandon: bool, forget: bool, stepped: int, stagger: int
+) -> None:
+    for seed in range(3):
+        outcome = clock_step_scenario(
+            seed, factor, True, stepped=stepped, hold_rounds=20, stagger_rounds=stagger,
+            limit=STEP_RECOVERY_ROUNDS, check=False,
+            abandon_refused_version=abandon, forget_future_entries=forget,
+        )
+        assert outcome.recovered_after is None, (seed, outcome)

@@ -98,3 +98,54 @@ def test_claim_instance_is_true_once_per_run(tmp_path: Path) -> None:
     assert first.claim_instance("run-1") is True
     assert second.claim_instance("run-1") is False
     assert second.claim_instance("run-2") is True
+
+
+def test_a_write_lock_held_too_long_is_store_busy_not_a_crash(tmp_path: Path) -> None:
+    """Another process stopped inside a write transaction: every operation
+    gives up after the busy timeout with StoreBusy (a 503 with Retry-After),
+    and works again once the lock is released."""
+    import sqlite3
+    import time
+
+    from flask_clustershazbot.errors import StoreBusy
+
+    path = str(tmp_path / "s.sqlite3")
+    store = SqliteStore(path, new_membership, busy_timeout=0.5)
+    with store.transaction() as m:
+        m.merge([entry("http://x/", 5)], 1000, mono=1.0)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the stopped process's lock
+    try:
+        for attempt in (store.transaction().__enter__, lambda: store.set_meta("k", "v"),
+                        lambda: store.claim_instance("run-9"), store.totals):
+            began = time.monotonic()
+            with pytest.raises(StoreBusy) as raised:
+                attempt()
+            assert time.monotonic() - began < 5
+            assert raised.value.status == 503 and raised.value.headers.get("Retry-After", "").isdigit()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with store.transaction() as m:
+        assert m.entries["http://x/"].last_update == 5
+        m.merge([entry("http://x/", 6)], 1000, mono=2.0)
+    assert store.claim_instance("run-9") is True
+
+
+def test_a_process_joining_a_run_needs_no_write_lock(tmp_path: Path) -> None:
+    """A gunicorn worker booting (or recycled) while another process holds
+    the write lock still joins the run under way: its boot must not fail,
+    since a worker that fails to boot makes gunicorn halt the whole server."""
+    import sqlite3
+
+    path = str(tmp_path / "s.sqlite3")
+    assert SqliteStore(path, new_membership).claim_instance("run-1") is True
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        booting = SqliteStore(path, new_membership, busy_timeout=0.5)
+        assert booting.claim_instance("run-1") is False
+        assert booting.get_meta("instance") == "run-1"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

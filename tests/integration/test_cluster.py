@@ -1,5 +1,5 @@
 """Real servers (examples/app.py in subprocesses) on 127.0.0.1 with a real
-HTTP master-list store: the life cycle of PROTOCOL.md section 6."""
+HTTP master-list store: the life cycle of docs/protocol.md section 6."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """One server, several gunicorn workers: one shared view, one gossip loop,
-one goodbye (PROTOCOL.md section 7). Real gunicorn processes on 127.0.0.1."""
+one goodbye (docs/protocol.md section 7). Real gunicorn processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -98,7 +98,13 @@ def test_every_worker_gives_the_same_view_and_control_acts_for_the_server(  # ty
     server = start_gunicorn(workers=3)
     wait_until(lambda: stub.count() > 0, timeout=20, what="the first exchange")
     answers = [server.list().json() for _ in range(30)]
-    assert all(a == answers[0] or a["online"] == answers[0]["online"] for a in answers)
+    # Heartbeats may land between two calls (lastUpdate moves), the
+    # membership may not.
+    def statuses(answer: dict[str, list[dict[str, object]]]) -> dict[object, bool]:
+        return {s["baseUrl"]: online for online in (True, False)
+                for s in answer.get("online" if online else "offline", [])}
+
+    assert all(statuses(a) == statuses(answers[0]) for a in answers)
     assert all({s["baseUrl"] for s in a["online"]} == {server.base_url, stub.base_url} for a in answers)
 
     assert server.control(False).json() == {"success": True}
@@ -182,6 +188,7 @@ def metric(server: GunicornServer, name: str) -> float:
 
 
 def test_metrics_are_one_set_per_server_not_per_worker(start_gunicorn, stub: StubPeer) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("prometheus_client")
     import requests
 
     server = start_gunicorn(workers=3)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from flask_clustershazbot.deadline import deadline_session
 from flask_clustershazbot.errors import MasterListError
 from flask_clustershazbot.masterlist import HttpMasterList
 from flask_clustershazbot.model import ServerEntry
@@ -84,7 +85,7 @@ def nginx(tmp_path: Path) -> Iterator[str]:
 
 
 def store(url: str, auth: str) -> HttpMasterList:
-    return HttpMasterList(url, url, auth, session=requests.Session(), timeout=5, max_body=1 << 20)
+    return HttpMasterList(url, url, auth, session=deadline_session(), timeout=5, max_body=1 << 20)
 
 
 def test_read_write_and_read_back(nginx: str) -> None:

@@ -21,6 +21,8 @@ class MasterListServer:
         self.precondition_failures = 0
         self.unauthorized = 0
         self.seen_authorization: list[str] = []
+        #: The If-Match header of every PUT (None when absent), in order.
+        self.seen_if_match: list[str | None] = []
         store = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +61,7 @@ class MasterListServer:
                     return
                 with store.lock:
                     if_match = self.headers.get("If-Match")
+                    store.seen_if_match.append(if_match)
                     if if_match is not None and (store.body is None or if_match != store.etag_of(store.body)):
                         store.precondition_failures += 1
                         self._send(412)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 from flask_clustershazbot.membership import Membership, default_failure_timeout
 from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.peers import PeerBackoff
+from flask_clustershazbot.tick import TickPlan, TickPolicy, plan_tick
 
 NOW = 1_800_000_000_000
 ME, PEER, OTHER = "http://me/", "http://peer/", "http://other/"
@@ -115,3 +119,91 @@ def test_default_failure_timeout_grows_with_log_of_cluster_size() -> None:
     assert small < medium < large
     assert large - medium == medium - small or abs((large - medium) - (medium - small)) < 1e-9
     assert default_failure_timeout(2.0, 100) == 2 * default_failure_timeout(1.0, 100)
+
+
+# -- clock steps (docs/protocol.md section 4, "Clock steps") ------------------
+
+SKEW = 300_000
+HOURS_2 = 7_200_000
+
+
+def tick(m: Membership, now: int, mono: float) -> TickPlan:
+    return plan_tick(m, now, mono, random.Random(1), PeerBackoff(1, 8), TickPolicy(1.0, failure_timeout=5.0))
+
+
+def holder(now: int = NOW) -> Membership:
+    return Membership(PEER, monitor=False, now_ms=now, retention_ms=86_400_000, max_skew_ms=SKEW)
+
+
+def test_after_a_forward_clock_step_is_corrected_the_server_is_accepted_again() -> None:
+    m, peer = member(), holder()
+    m.heartbeat(NOW + HOURS_2)  # the clock jumped two hours ahead ...
+    assert peer.merge([m.own], NOW + 500, 0.0).dropped_future == [ME]  # ... and peers refuse that version
+    m.heartbeat(NOW + 1000)  # the clock is corrected
+    assert m.own.last_update == NOW + 1000 and m.own.online
+    report = peer.merge([m.own], NOW + 1000, 1.0)
+    assert report.dropped_future == [] and peer.entries[ME] == m.own
+
+
+def test_a_new_incarnation_keeps_status_and_monitor_flag() -> None:
+    m = Membership(ME, monitor=True, now_ms=NOW, retention_ms=86_400_000, max_skew_ms=SKEW)
+    m.heartbeat(NOW + HOURS_2)
+    m.set_online(False, NOW + 1000)  # drained after the correction
+    assert m.own == ServerEntry(ME, True, NOW + 1000, False)
+    m.set_online(True, NOW + 2000)
+    assert m.own == ServerEntry(ME, True, NOW + 2000, True)
+
+
+def test_a_drained_server_with_a_refused_version_takes_an_acceptable_one() -> None:
+    m = member()
+    m.heartbeat(NOW + HOURS_2)
+    m.set_online(False, NOW + HOURS_2)  # drained while the clock was ahead
+    m.heartbeat(NOW + 1000)  # no heartbeat while drained, but the refused version is abandoned
+    assert m.own == ServerEntry(ME, False, NOW + 1000, False)
+
+
+def test_a_step_within_the_skew_limit_keeps_the_version_monotonic() -> None:
+    m = member()
+    m.heartbeat(NOW + SKEW // 2)  # half the limit ahead: peers accepted it
+    m.heartbeat(NOW + 1000)
+    assert m.own.last_update == NOW + SKEW // 2 + 1
+
+
+def test_a_claim_about_self_after_the_correction_starts_the_new_incarnation_at_once() -> None:
+    m = member()
+    m.heartbeat(NOW + HOURS_2)
+    claim = ServerEntry(ME, False, NOW + 1, False)  # a peer timed us out meanwhile
+    report = m.merge([claim], NOW + 1000, 0.0)
+    assert report.refuted == [claim]
+    assert m.own == ServerEntry(ME, False, NOW + 1000, True)
+
+
+def test_refuting_the_newest_acceptable_claim_is_not_abandoned() -> None:
+    m = member()
+    claim = ServerEntry(ME, False, NOW + SKEW, False)  # as far ahead as a peer may be
+    m.merge([claim], NOW, 0.0)
+    m.heartbeat(NOW)
+    assert m.own.last_update > claim.last_update and m.own.online
+
+
+def test_entries_dated_beyond_the_skew_after_the_holders_clock_went_back_are_forgotten() -> None:
+    m = member()
+    # Our clock ran two hours ahead: a peer stepped with us was accepted.
+    m.merge([ServerEntry(PEER, False, NOW + HOURS_2, True), ServerEntry(OTHER, False, NOW + HOURS_2, False)],
+            NOW + HOURS_2, 10.0)
+    plan = tick(m, NOW + 1000, 11.0)  # corrected
+    assert sorted(plan.forgotten_future) == sorted([PEER, OTHER])
+    assert set(m.entries) == {ME}
+    # The peer's new incarnation is accepted, and gets a full grace period.
+    m.merge([ServerEntry(PEER, False, NOW + 1500, True)], NOW + 1500, 12.0)
+    assert m.entries[PEER] == ServerEntry(PEER, False, NOW + 1500, True)
+    for mono in (13.0, 14.5, 16.0):
+        assert tick(m, NOW + 2000, mono).failed == []
+    assert tick(m, NOW + 3000, 17.5).failed != []  # silent for 5.5 s: still detected
+
+
+def test_entries_within_the_skew_are_kept() -> None:
+    m = member()
+    m.merge([ServerEntry(PEER, False, NOW + SKEW, True)], NOW, 0.0)
+    plan = tick(m, NOW, 0.5)
+    assert plan.forgotten_future == [] and m.entries[PEER].last_update == NOW + SKEW

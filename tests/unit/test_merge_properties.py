@@ -1,12 +1,16 @@
-"""Property tests of the merge rules (PROTOCOL.md section 4)."""
+"""Property tests of the merge rules (docs/protocol.md section 4)."""
 
 from __future__ import annotations
+
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flask_clustershazbot.membership import Membership, join
 from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.peers import PeerBackoff
+from flask_clustershazbot.tick import TickPolicy, plan_tick
 
 NOW = 1_800_000_000_000
 RETENTION = 86_400_000
@@ -102,3 +106,81 @@ def test_entries_past_retention_or_beyond_skew_never_enter(a: list[ServerEntry],
     before = dict(membership.entries)
     membership.merge(stale + future, NOW, 0.0)
     assert membership.entries == before
+
+
+# -- clock steps (docs/protocol.md section 4, "Clock steps") ------------------
+
+#: Clock readings from two days back to two days ahead: steps both ways, far
+#: beyond the skew limit as well as within it.
+clock = st.integers(min_value=NOW - 2 * RETENTION, max_value=NOW + 2 * RETENTION)
+
+
+def housekeeping(membership: Membership, now: int) -> None:
+    """What every gossip tick does before choosing a partner."""
+    plan_tick(membership, now, 0.0, random.Random(0), PeerBackoff(1, 8), TickPolicy(1.0, failure_timeout=1e9))
+
+
+@settings(max_examples=300)
+@given(views, views, clock, clock)
+def test_after_the_clock_moves_a_view_holds_what_it_would_accept(
+    a: list[ServerEntry], b: list[ServerEntry], before: int, after: int
+) -> None:
+    """Whatever the clock did between two merges, a view that re-hears the same
+    gossip ends up where a view that heard it only at the new time is: nothing
+    it holds from the old time blocks an entry it would accept now."""
+    old = fresh()
+    old.merge([shift(e, before) for e in a + b], before, 0.0)
+    housekeeping(old, after)
+    for entry in old.entries.values():
+        if entry.base_url != OBSERVER:
+            assert after - RETENTION <= entry.last_update <= after + SKEW
+    old.merge([shift(e, before) for e in a + b], after, 0.0)
+    new = fresh()
+    new.merge([shift(e, before) for e in a + b], after, 0.0)
+    assert {u: e for u, e in old.entries.items() if u != OBSERVER} == {
+        u: e for u, e in new.entries.items() if u != OBSERVER
+    }
+
+
+def shift(entry: ServerEntry, now: int) -> ServerEntry:
+    """``entry`` as gossiped by servers whose clocks read ``now`` (the strategy
+    draws times around NOW)."""
+    return entry._replace(last_update=entry.last_update - NOW + now)
+
+
+own_changes = st.lists(
+    st.tuples(
+        st.sampled_from(["heartbeat", "drain", "return", "claim"]), clock, st.booleans(), st.integers(-SKEW, SKEW)
+    ),
+    min_size=1, max_size=12,
+)
+
+
+@settings(max_examples=300)
+@given(own_changes, st.booleans())
+def test_own_version_is_always_one_peers_accept_and_dominates_claims(
+    changes: list[tuple[str, int, bool, int]], monitor: bool
+) -> None:
+    """Under any clock steps, right after a change the own version is one a peer
+    with the same clock accepts (at most one refutation past the limit), it never
+    moves backwards unless the old one was beyond that, and it dominates every
+    claim about this server accepted at that time."""
+    me = Membership(URLS[0], monitor=monitor, now_ms=NOW, retention_ms=RETENTION, max_skew_ms=SKEW)
+    intended = True
+    for action, now, online, offset in changes:
+        before = me.own.last_update
+        claim = ServerEntry(URLS[0], not monitor, now + offset, online)
+        if action == "heartbeat":
+            me.heartbeat(now)
+        elif action == "claim":
+            me.merge([claim], now, 0.0)
+        else:
+            intended = action == "return"
+            me.set_online(intended, now)
+        own = me.own
+        assert own.online == intended and own.monitor == monitor
+        if action == "claim":
+            assert own.last_update > claim.last_update  # the claim disagrees (monitor flag)
+        if before <= now + SKEW + 1:
+            assert own.last_update >= before  # never backwards while acceptable
+        assert own.last_update <= now + SKEW + 1

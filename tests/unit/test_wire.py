@@ -89,3 +89,69 @@ entries = st.lists(
 def test_fast_encoding_parses_to_the_plain_encoding(view: list[ServerEntry]) -> None:
     assert json.loads(encode_gossip(view)) == json.loads(json.dumps(gossip_message(view)))
     assert json.loads(encode_server_list(view)) == entries_to_wire(view)
+
+
+# -- messages a peer with the same settings accepts (issue 9, item 3) ---------
+
+import pytest  # noqa: E402
+
+from flask_clustershazbot.errors import InvalidMessage  # noqa: E402
+from flask_clustershazbot.wire import load_gossip, load_server_list, parse_json  # noqa: E402
+
+OWN = "http://self.example/"
+
+
+def long_url(index: int) -> str:
+    return f"http://h{index}.example/{'p' * 2000}/"
+
+
+def big_view(count: int) -> list[ServerEntry]:
+    """Own entry (oldest of all), ten online peers, then offline ones of rising age."""
+    view = [ServerEntry(OWN, False, 1, True)]
+    view += [ServerEntry(long_url(i), False, 1_000 + i, True) for i in range(10)]
+    view += [ServerEntry(long_url(i), False, 5_000_000 - i, False) for i in range(10, count)]
+    return view
+
+
+def test_a_view_that_fits_is_encoded_exactly_as_without_limits() -> None:
+    view = big_view(50)
+    plain = encode_gossip(view)
+    assert encode_gossip(view, max_entries=len(view), max_bytes=len(plain), own_url=OWN) == plain
+    assert len(parse_json(encode_gossip(view, max_entries=len(view), max_bytes=len(plain) - 1))["offline"]) < 40
+
+
+def test_a_view_over_the_byte_cap_keeps_self_then_online_then_newest_offline() -> None:
+    view = big_view(300)  # about 600 KB
+    limit = 100 * 1024
+    body = encode_gossip(view, max_bytes=limit, own_url=OWN)
+    assert len(body) <= limit
+    sent = load_gossip(parse_json(body))
+    urls = {entry.base_url for entry in sent}
+    assert OWN in urls
+    assert {long_url(i) for i in range(10)} <= urls  # every online peer
+    offline = sorted((e for e in sent if not e.online), key=lambda e: -e.last_update)
+    assert [e.base_url for e in offline] == [long_url(i) for i in range(10, 10 + len(offline))]  # the newest
+    assert len(sent) > 30  # and the message is filled, not just trimmed
+    # Lists stay sorted by base URL, as in every message.
+    data = parse_json(body)
+    for key in ("online", "offline"):
+        assert [item["baseUrl"] for item in data[key]] == sorted(item["baseUrl"] for item in data[key])
+
+
+def test_a_view_over_the_entry_cap_is_trimmed_to_it() -> None:
+    view = big_view(120)
+    sent = load_gossip(parse_json(encode_gossip(view, max_entries=40, own_url=OWN)))
+    assert len(sent) == 40 and OWN in {e.base_url for e in sent}
+    assert sum(e.online for e in sent) == 11
+
+
+# -- printable characters only on the master-list path (issue 15, item 6) -----
+
+
+@pytest.mark.parametrize("char", ["\x9b", "\x9d", "\x9c", "\u202e", "\u200b", "\u2028", "\ufeff", "\x85", "\ud800"])
+def test_a_stored_list_with_a_non_printable_url_is_refused(char: str) -> None:
+    data = {"online": [{"baseUrl": "http://good.example/", "monitor": False, "lastUpdate": 1},
+                       {"baseUrl": f"http://evil.example/{char}2J", "monitor": False, "lastUpdate": 1}]}
+    with pytest.raises(InvalidMessage) as caught:
+        load_server_list(data)
+    assert "Not a valid base URL" in str(caught.value.details)

@@ -24,8 +24,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -103,6 +105,7 @@ def spread_rounds(n: int, monitors: int, kind: str, rng: random.Random) -> int:
 
 def push_pull_reference_p99(n: int, seeds: int, rng: np.random.Generator) -> float:
     """Synchronous push-pull with one uniform partner per round (Monte Carlo)."""
+    import numpy as np  # here, not at the top: the tests import this module without numpy
     results = []
     for _ in range(seeds):
         informed = np.zeros(n, dtype=bool)
@@ -120,6 +123,8 @@ def push_pull_reference_p99(n: int, seeds: int, rng: np.random.Generator) -> flo
 
 
 def main() -> None:
+    import numpy as np
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+# POSIX only (Linux, macOS): the leader election and the file:// master list
+# lock with fcntl.flock. Say so instead of failing on a bare `import fcntl`.
+if os.name != "posix":  # pragma: no cover - CI runs on Linux
+    raise ImportError(
+        "Flask-ClusterShazbot supports POSIX systems only (Linux, macOS): it locks files with fcntl.flock, "
+        f"which {os.name!r} systems do not have. On Windows, run it under WSL or in a Linux container."
+    )
+
 from . import signals
 from .config import ShazbotConfig, load_config
 from .errors import (
@@ -20,7 +30,7 @@ from .urls import normalize_base_url
 #: The wire format's name for one server's entry.
 GossipServer = ServerEntry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Shazbot",

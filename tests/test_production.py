@@ -78,6 +78,7 @@ def test_signals_once_per_transition_from_the_loop(make_app: Callable[..., Flask
 
 
 def test_metrics_need_a_secret_and_count(make_app: Callable[..., Flask]) -> None:
+    pytest.importorskip("prometheus_client")  # the `metrics` extra
     app = make_app()
     client = app.test_client()
     assert client.get("/clustershazbot/metrics").status_code == 401

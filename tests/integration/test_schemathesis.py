@@ -8,7 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ..support.cluster import CONTROL_SECRET, GOSSIP_SECRET, Server
+
+# The `st` command line; not needed by the package or the fast tier.
+pytest.importorskip("schemathesis")
 
 
 def schemathesis(url: str, secret: str, operations: str, workdir: Path) -> subprocess.CompletedProcess[str]:

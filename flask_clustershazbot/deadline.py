@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
 import os
 import socket
@@ -31,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import ProxyManager
 
 __all__ = ["Deadline", "deadline", "deadline_session", "current_deadline"]
 
@@ -58,6 +60,15 @@ def _cut(sock: socket.socket) -> None:
 
 
 _START_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork() stays held in the child.
+    global _START_LOCK
+    _START_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Watchdog:
@@ -105,6 +116,14 @@ class _Watchdog:
             while self._heap and self._heap[0][2]._done:
                 heapq.heappop(self._heap)
 
+    def release(self, call: Deadline, sock: socket.socket) -> bool:
+        """Take ``sock`` back from ``call`` (its connection returns to the
+        pool for another call); False if the deadline has cut it already."""
+        with self._lock:
+            with contextlib.suppress(ValueError):
+                call._sockets.remove(sock)
+            return not call.expired
+
     def register(self, call: Deadline, sock: socket.socket) -> None:
         with self._lock:
             if call._done:
@@ -125,7 +144,10 @@ class _Watchdog:
                         call.expired = True
                         for sock in call._sockets:
                             _cut(sock)
-                wake.wait(timeout=(heap[0][0] - now) if heap else None)
+                # Clamped: a huge timeout must not overflow the wait and end
+                # this thread.
+                wait = min(heap[0][0] - now, threading.TIMEOUT_MAX) if heap else None
+                wake.wait(timeout=wait)
 
 
 _watchdog = _Watchdog()
@@ -158,10 +180,25 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         stack.pop()
 
 
+def _raw_socket(sock: Any) -> socket.socket | None:
+    # TLS through an HTTPS proxy wraps the socket in urllib3's SSLTransport.
+    sock = getattr(sock, "socket", sock)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def _register(sock: Any) -> None:
-    call = current_deadline()
-    if call is not None and isinstance(sock, socket.socket):
-        _watchdog.register(call, sock)
+    call, raw = current_deadline(), _raw_socket(sock)
+    if call is not None and raw is not None:
+        _watchdog.register(call, raw)
+
+
+def _reusable(conn: Any) -> bool:
+    """Called as a connection goes back to the pool: it stops belonging to
+    this call's deadline. False if the deadline may have cut it already."""
+    call, raw = current_deadline(), _raw_socket(getattr(conn, "sock", None))
+    if call is None or raw is None:
+        return True
+    return _watchdog.release(call, raw)
 
 
 class _DeadlineMixin:
@@ -192,11 +229,20 @@ class _DeadlineHTTPSConnection(_DeadlineMixin, HTTPSConnection):
     pass
 
 
-class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+class _DeadlinePoolMixin:
+    def _put_conn(self, conn: Any) -> None:
+        # Unregister before another thread can take the connection, or this
+        # call's deadline could cut that thread's request.
+        if conn is not None and not _reusable(conn):
+            conn.close()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
     ConnectionCls = _DeadlineHTTPConnection
 
 
-class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+class _DeadlineHTTPSConnectionPool(_DeadlinePoolMixin, HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
 
 
@@ -210,14 +256,25 @@ class _DeadlineAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if hasattr(manager, "pool_classes_by_scheme"):
+        # HTTP(S) proxies only: a SOCKS manager needs its own connection
+        # classes (its calls keep per-read timeouts only).
+        if type(manager) is ProxyManager:
             manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
+
+
+def _no_auth(request: Any) -> Any:
+    return request
 
 
 def deadline_session() -> requests.Session:
     """A requests session whose calls obey :func:`deadline`."""
     session = requests.Session()
+    # Peers' answers are not authenticated: keep none of their cookies (and
+    # send none to other hosts); and never replace our Authorization header
+    # with credentials from ~/.netrc.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    session.auth = _no_auth
     adapter = _DeadlineAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -142,29 +142,38 @@ class Shazbot:
             if self._state != "new":
                 return
             self._state = "running"
-            store = self.shared_store
-            if store is None:
-                self.node.begin_run()
-                assert self._loop is not None
-                self._loop.start()
-            else:
-                try:
-                    self._join_run(store)
-                except StoreBusy:
-                    # Another process of this server holds the state locked
-                    # (stopped mid-write): never fail a gunicorn worker's boot
-                    # over it, join the run as soon as the lock is free.
-                    log.warning("shared state busy at start; joining the run in the background")
-                    threading.Thread(target=self._join_run_later, args=(store,), name="shazbot-join",
-                                     daemon=True).start()
-                if under_gunicorn() and not gunicorn_hooks_installed():
-                    log.warning(
-                        "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
-                        "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
-                    )
-                self._election = LeaderElection(store.path + ".lock", self._lead)
-                self._election.start()
+            try:
+                self._begin()
+            except BaseException:
+                # Not half-started: a later start() (or request) tries again.
+                self._state = "new"
+                raise
             _shutdown_at_exit(self)
+
+    def _begin(self) -> None:
+        """Go online and start the loop, or join the leader election."""
+        store = self.shared_store
+        if store is None:
+            self.node.begin_run()
+            assert self._loop is not None
+            self._loop.start()
+        else:
+            try:
+                self._join_run(store)
+            except StoreBusy:
+                # Another process of this server holds the state locked
+                # (stopped mid-write): never fail a gunicorn worker's boot
+                # over it, join the run as soon as the lock is free.
+                log.warning("shared state busy at start; joining the run in the background")
+                threading.Thread(target=self._join_run_later, args=(store,), name="shazbot-join",
+                                 daemon=True).start()
+            if under_gunicorn() and not gunicorn_hooks_installed():
+                log.warning(
+                    "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
+                    "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
+                )
+            self._election = LeaderElection(store.path + ".lock", self._lead)
+            self._election.start()
 
     def _join_run(self, store: SqliteStore) -> None:
         serving_pid = os.getppid() if under_gunicorn() else os.getpid()
@@ -228,7 +237,8 @@ class Shazbot:
             self._state = "stopped"
             assert self._loop is not None
             self._loop.stop()
-            self._signalled.close(timeout=min(1.0, self.config.shutdown_timeout))
+            # Undelivered signals are dropped; a receiver still running is not waited for long.
+            self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
             if self._election is not None:
                 self._election.release()
             if self.shared_store is None or not under_gunicorn():

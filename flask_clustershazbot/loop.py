@@ -9,6 +9,7 @@ run) and ``spread`` (one extra exchange after a control request).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
@@ -121,8 +123,9 @@ class GossipLoop:
                 log.debug("rescheduling after a clock step failed", exc_info=True)
 
     def request_spread(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.add_job(self._watched(self.node.spread))
+        scheduler = self._scheduler  # read once: stop() may clear it meanwhile
+        if scheduler is not None:
+            scheduler.add_job(self._watched(self.node.spread))
 
     # -- jobs ----------------------------------------------------------------
 
@@ -158,8 +161,10 @@ class GossipLoop:
     def _add_once(self, func: Callable[[], None], delay: float) -> None:
         # One-shot jobs get fresh ids: a job that re-adds itself under its own
         # id races with the scheduler removing the finished one.
-        if self._scheduler is not None:
-            self._scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
+        scheduler = self._scheduler  # read once: stop() may clear it meanwhile
+        if scheduler is not None:
+            with contextlib.suppress(SchedulerNotRunningError):
+                scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
 
     def _guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

@@ -30,7 +30,7 @@ from .store import MemoryStore, StateStore
 from .text import printable
 from .tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
 from .transport import ExchangeError, PeerClient
-from .wire import encode_gossip
+from .wire import encode_gossip, fit_gossip
 
 __all__ = ["ClusterNode"]
 
@@ -299,7 +299,14 @@ class ClusterNode:
                 report = membership.merge(stored, now_ms, mono)
                 view = membership.view()
             self._log_report(report, "the master list")
-            return view
+            # What a server with our settings can read back (an oversized
+            # list could never be read, nor so replaced, again).
+            return fit_gossip(
+                view,
+                max_entries=self.config.max_entries_per_message,
+                max_bytes=self.config.max_content_length,
+                own_url=self.config.base_url,
+            )
 
         try:
             self.master_list.update(merge_into_view)

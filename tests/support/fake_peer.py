@@ -18,6 +18,7 @@ class FakePeer:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.hits = 0
+        self.authorizations: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,6 +28,7 @@ class FakePeer:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 fake.hits += 1
+                fake.authorizations.append(self.headers.get("Authorization", ""))
                 payload = body() if callable(body) else body
                 self.send_response(status)
                 for key, value in {"Content-Type": content_type, **(headers or {})}.items():

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .allowlist import PeerAllowList, parse_allowed_peers
 from .errors import ConfigError
 from .s3store import parse_s3_url
+from .text import is_printable, printable
 from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool", "KNOWN_KEYS", "unknown_keys"]
@@ -119,6 +120,11 @@ def _header_value(value: Any) -> str:
     return text
 
 
+#: No duration may exceed a year: beyond that a timer overflows, and no
+#: deployment means it.
+MAX_SECONDS = 365 * 86400.0
+
+
 def _seconds(*, positive: bool) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         if isinstance(value, bool):
@@ -131,6 +137,8 @@ def _seconds(*, positive: bool) -> Callable[[Any], float]:
             raise ValueError(f"must be a finite number of seconds (got {value!r})")
         if number < 0 or (positive and number == 0):
             raise ValueError(f"must be {'greater than' if positive else 'at least'} 0 (got {value!r})")
+        if number > MAX_SECONDS:
+            raise ValueError(f"must be at most {MAX_SECONDS:.0f} seconds, a year (got {value!r})")
         return number
 
     return parse
@@ -167,9 +175,12 @@ def _size(value: Any) -> int:
 
 def _store_url(value: Any) -> str:
     text = str(value).strip()
+    if not is_printable(text):
+        raise ValueError(f"must hold only printable characters (got {printable(text.split('?')[0])!r})")
     scheme = urlsplit(text).scheme.lower()
     if scheme not in ("http", "https", "file", "s3"):
-        raise ValueError(f"must be an http://, https://, file:// or s3:// URL (got {text!r})")
+        # Without the query: a signed URL's query is a secret.
+        raise ValueError(f"must be an http://, https://, file:// or s3:// URL (got {printable(text.split('?')[0])!r})")
     if scheme == "s3":
         parse_s3_url(text)
     if scheme == "file" and not urlsplit(text).path:
@@ -188,6 +199,8 @@ def _prefix(value: Any) -> str:
     text = "/" + str(value).strip().strip("/")
     if text == "/":
         raise ValueError("must not be empty")
+    if not (text.isascii() and is_printable(text)) or any(c in text for c in " ?#%\\"):
+        raise ValueError(f"must be a plain URL path of printable ASCII (got {printable(text)!r})")
     return text
 
 
@@ -324,4 +337,11 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
         problems["SHAZBOT_CONTROL_SECRET"] = "must differ from every SHAZBOT_SECRET"
     if problems:
         raise ConfigError(problems)
-    return ShazbotConfig(**values)
+    config = ShazbotConfig(**values)
+    if config.request_timeout >= config.gossip_interval:
+        log.warning(
+            "SHAZBOT_REQUEST_TIMEOUT (%ss) is not below SHAZBOT_GOSSIP_INTERVAL (%ss): "
+            "one unresponsive peer can delay ticks",
+            config.request_timeout, config.gossip_interval,
+        )
+    return config

@@ -21,6 +21,7 @@ import contextlib
 import heapq
 import http.cookiejar
 import itertools
+import logging
 import os
 import socket
 import threading
@@ -151,6 +152,21 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
+
+
+class _RedactQueries(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query included; a pre-signed
+    store URL's query is a credential, so it never reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
+            record.args = tuple(
+                a.split("?", 1)[0] + "?<redacted>" if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueries())
 _local = threading.local()
 
 

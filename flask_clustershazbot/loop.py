@@ -9,6 +9,7 @@ run) and ``spread`` (one extra exchange after a control request).
 
 from __future__ import annotations
 
+import concurrent.futures.thread  # noqa: F401  (see below)
 import contextlib
 import logging
 import random
@@ -22,6 +23,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
 from .node import ClusterNode
+from .text import printable
+
+# Imported here, not lazily by APScheduler when the loop starts: the module
+# registers the exit hook that shuts its thread pools down, and the member's
+# own exit hook (registered later, at start) must run before it, or a loop
+# still ticking at exit prints "cannot schedule new futures after shutdown".
 
 __all__ = ["GossipLoop"]
 
@@ -137,7 +144,7 @@ class GossipLoop:
             delay = self._bootstrap_delay
             self._bootstrap_delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_INTERVALS * self.config.gossip_interval)
             if isinstance(exc, MasterListError):
-                log.warning("could not read the master list (%s); retrying in %.1fs", exc, delay)
+                log.warning("could not read the master list (%s); retrying in %.1fs", printable(str(exc)), delay)
             else:
                 log.warning("could not read the master list (%s); retrying in %.1fs", type(exc).__name__, delay)
             self._add_once(self._guarded(self._bootstrap), delay)
@@ -149,7 +156,7 @@ class GossipLoop:
             self.node.announce()
             log.debug("wrote the master list")
         except MasterListError as exc:
-            log.warning("could not write the master list: %s", exc)
+            log.warning("could not write the master list: %s", printable(str(exc)))
         except Exception:
             log.exception("unexpected error while writing the master list")
         self._schedule_announce()

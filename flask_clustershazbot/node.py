@@ -261,8 +261,12 @@ class ClusterNode:
         if partner is not None:
             self.exchange_with(partner.base_url, message)
 
-    def exchange_with(self, base_url: str, message: bytes, timeout: float | None = None) -> bool:
-        """POST our view to one peer and merge its answer; never raises."""
+    def exchange_with(
+        self, base_url: str, message: bytes, timeout: float | None = None, *, merge_answer: bool = True
+    ) -> bool:
+        """POST our view to one peer and merge its answer (unless
+        ``merge_answer`` is false: a leaving server has no use for it); never
+        raises."""
         if not self.allowlist.allows(base_url):
             # Defence in depth: such entries never enter the view.
             self.count("exchanges_refused_not_allowed")
@@ -283,6 +287,8 @@ class ClusterNode:
             return False
         self.backoff.record_success(base_url)
         self.mark("exchange_success")
+        if not merge_answer:
+            return True
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(answer, now_ms, mono)
@@ -325,7 +331,9 @@ class ClusterNode:
         with self.store.transaction() as membership:
             membership.set_online(False, self._wall_ms())
             peers = goodbye_order(membership, self.rng)
-            message = self.encode(membership.view())
+            # Our own offline entry alone: a goodbye must arrive, and a
+            # 20,000-entry view would not within a few seconds.
+            message = self.encode([membership.own])
         goodbye = _Goodbye(self, peers, message, end)
         goodbye.begin()
         if write_master_list:
@@ -415,7 +423,7 @@ class _Goodbye:
     def _send(self, base_url: str, timeout: float) -> None:
         told = False
         try:
-            told = self._node.exchange_with(base_url, self._message, timeout=timeout)
+            told = self._node.exchange_with(base_url, self._message, timeout=timeout, merge_answer=False)
         except Exception:  # never a traceback from a daemon thread at exit
             log.debug("goodbye to %s failed", base_url, exc_info=True)
         finally:

@@ -5,6 +5,7 @@ timeouts, and nothing kept from, or leaked to, a peer (real sockets on
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +90,19 @@ def test_the_master_list_written_fits_what_a_peer_with_our_settings_reads(
     entries = load_server_list(parse_json(stored))
     assert shazbot.config.base_url in {e.base_url for e in entries}
     shazbot.node.load_master_list()  # and it reads back
+
+
+def test_a_signed_store_url_query_reaches_no_log(caplog: pytest.LogCaptureFixture) -> None:
+    from flask_clustershazbot.masterlist import HttpMasterList
+
+    from .support.masterlist_server import MasterListServer
+
+    store = MasterListServer().start()
+    try:
+        url = f"{store.url}?X-Amz-Signature=topsecret-signature"
+        with caplog.at_level(logging.DEBUG):  # every logger, urllib3's included
+            HttpMasterList(url, url, "Bearer store-secret", timeout=2, max_body=65536).read()
+    finally:
+        store.stop()
+    assert "POST" in caplog.text or "GET" in caplog.text  # urllib3 did log the request
+    assert "topsecret" not in caplog.text

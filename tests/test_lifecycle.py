@@ -82,7 +82,7 @@ def test_a_process_that_exits_right_after_start_prints_nothing(tmp_path: Path) -
         app.config.update(
             SHAZBOT_SECRET="g", SHAZBOT_CONTROL_SECRET="c", SHAZBOT_BASE_URL="http://127.0.0.1:9/",
             SHAZBOT_MASTER_LIST="file://{tmp_path}/list.json", SHAZBOT_MASTER_LIST_UPDATE="file://{tmp_path}/list.json",
-            SHAZBOT_GOSSIP_INTERVAL=0.2,
+            SHAZBOT_GOSSIP_INTERVAL=0.2, SHAZBOT_REQUEST_TIMEOUT=0.1,
         )
         Shazbot(app).start()
     """)

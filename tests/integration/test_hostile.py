@@ -157,3 +157,45 @@ def test_gunicorn_stops_promptly_while_its_leader_talks_to_a_dripping_peer(tmp_p
         # The shutdown timeout (2 s) plus gunicorn stopping its workers.
         assert took < 2 + 6, f"gunicorn took {took:.1f}s to stop"
         report("gunicorn SIGTERM while the leader talks to a dripping peer", sigterm_to_exit_s=round(took, 2))
+
+
+def push_entries(server_url: str, count: int, chunk: int = 2500) -> None:
+    """Fill a server's view with ``count`` offline entries through its gossip endpoint."""
+    import requests
+
+    from ..support.cluster import GOSSIP_SECRET
+
+    now = int(time.time() * 1000)
+    for start in range(0, count, chunk):
+        offline = [{"baseUrl": f"http://10.9.{i // 250}.{i % 250}:8080/", "monitor": False, "lastUpdate": now}
+                   for i in range(start, min(start + chunk, count))]
+        requests.post(f"{server_url}clustershazbot/gossip", json={"message": "gossip", "online": [],
+                      "offline": offline}, headers={"Authorization": GOSSIP_SECRET}, timeout=30).raise_for_status()
+
+
+def test_a_server_with_a_large_view_says_goodbye_in_time_and_exits_quietly(
+    servers: StartServer, tmp_path: Path
+) -> None:
+    listing = tmp_path / "list.json"
+    env = {**base_env(f"file://{listing}"), **HOSTILE}
+    b_port = free_port()
+    b_url = f"http://127.0.0.1:{b_port}/"
+    write_list(listing, [(b_url, False)])
+    b = servers("b", env, port=b_port)
+    server = GunicornServer(env, tmp_path, workers=2)
+    try:
+        server.start()
+        wait_until(lambda: b.view().get(server.base_url) is True, timeout=20, what="b to see the gunicorn server")
+        push_entries(server.base_url, 19_000)
+        # Both views large: the peer's merge and answer are slow too.
+        wait_until(lambda: len(b.view()) > 15_000, timeout=60, what="b to hold the large view")
+        started = time.monotonic()
+        server.stop(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        server.kill_all()
+    log = server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "cannot schedule new futures" not in log, log[-3000:]
+    # b's failure timeout is 120 s: only the goodbye explains this.
+    wait_until(lambda: b.view().get(server.base_url) is False, timeout=5, what="b to hear the goodbye")
+    report("gunicorn SIGTERM with 19,000 entries in both views", sigterm_to_exit_s=round(took, 2))

@@ -75,6 +75,12 @@ def test_secret_values_never_appear_in_config_errors() -> None:
         ("SHAZBOT_SECRET", " , "),
         ("SHAZBOT_AUTOSTART", "perhaps"),
         ("SHAZBOT_MASTER_LIST_UPDATE", "file:///tmp/x.json"),
+        ("SHAZBOT_REQUEST_TIMEOUT", "1e308"),  # would overflow a timer
+        ("SHAZBOT_OFFLINE_RETENTION", str(400 * 86400)),
+        ("SHAZBOT_MASTER_LIST", "https://store.example/\u202elist.json"),
+        ("SHAZBOT_MASTER_LIST_UPDATE", "https://store.example/\x9b2J.json"),
+        ("SHAZBOT_URL_PREFIX", "/\x1b[2J"),
+        ("SHAZBOT_URL_PREFIX", "/a b"),
     ],
 )
 def test_malformed_values(key: str, value: str) -> None:
@@ -205,8 +211,22 @@ def test_known_keys_only_means_no_warning(caplog: pytest.LogCaptureFixture) -> N
                  "SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN": "no", "SHAZBOT_FAILURE_TIMEOUT": "9",
                  "SHAZBOT_OFFLINE_RETENTION": "99", "SHAZBOT_MAX_CLOCK_SKEW": "9",
                  "SHAZBOT_MAX_CONTENT_LENGTH": "100000", "SHAZBOT_AUTOSTART": "no", "SHAZBOT_URL_PREFIX": "/x",
-                 "SHAZBOT_REQUEST_TIMEOUT": "1", "SHAZBOT_SHUTDOWN_TIMEOUT": "1", "SHAZBOT_STATE_PATH": "/tmp/s",
+                 "SHAZBOT_REQUEST_TIMEOUT": "0.5", "SHAZBOT_SHUTDOWN_TIMEOUT": "1", "SHAZBOT_STATE_PATH": "/tmp/s",
                  "SHAZBOT_ALLOWED_PEERS": "*.example", "SHAZBOT_MAX_ENTRIES_PER_MESSAGE": "9",
                  "SHAZBOT_MAX_VIEW_SIZE": "9"}
     load_config(every_key, environ=dict.fromkeys(every_key, "x"))
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_store_url_error_never_shows_its_query() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "SHAZBOT_MASTER_LIST": "ftp://store.example/list.json?sig=topsecret-signature"},
+                    environ={})
+    assert "SHAZBOT_MASTER_LIST" in caught.value.problems
+    assert "topsecret" not in str(caught.value)
+
+
+def test_a_request_timeout_not_below_the_interval_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="flask_clustershazbot"):
+        load_config({**GOOD, "SHAZBOT_GOSSIP_INTERVAL": "1", "SHAZBOT_REQUEST_TIMEOUT": "1"}, environ={})
+    assert any("SHAZBOT_REQUEST_TIMEOUT" in r.getMessage() for r in caplog.records)

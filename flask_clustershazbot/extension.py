@@ -1,267 +1,169 @@
-"""The Flask extension: ``Shazbot(app)`` or ``Shazbot().init_app(app)``.
+"""The Flask extension: ``Shazbot(app)``, or ``shazbot = Shazbot()`` and
+``shazbot.init_app(app)`` in an app factory.
 
-``init_app`` only registers (config, blueprint, CLI, the autostart hook); it
-starts no thread and does no network I/O. The gossip loop starts:
+One ``Shazbot`` object may serve any number of apps, as Flask extensions do:
+each app gets its own member of the cluster
+(:class:`~flask_clustershazbot.member.Member`, its configuration, view, loop
+and life cycle), kept in the app's ``extensions``. Inside an app context every
+method and property acts for that app's member. Outside one, an object that
+serves a single app acts for it (so ``Shazbot(app).start()`` works anywhere);
+one that serves several needs a context.
 
-* on the first request the app handles, when SHAZBOT_AUTOSTART is true (the
-  default) and the app is not in testing mode; any request counts, so a
-  load-balancer health check or readiness probe starts it;
-* when ``shazbot.start()`` is called;
-* under gunicorn, in each worker right after it boots, with the hooks of
-  :mod:`flask_clustershazbot.gunicorn`.
-
-It never starts in a ``flask`` CLI command, and at most once per process.
-
-Under gunicorn (or with SHAZBOT_STATE_PATH set) the view lives in a SQLite
-file shared by every worker of the server, and only the worker that holds the
-leader lock runs the gossip loop. A worker that exits says nothing: the
-gunicorn master says goodbye once, when the whole server stops.
+``init_app`` only registers (the blueprint, the CLI, the autostart hook); it
+starts no thread and does no network I/O. See
+:mod:`flask_clustershazbot.member` for when the gossip loop starts.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import logging
-import os
-import threading
-import time
 import weakref
 from typing import Any, ClassVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from .blueprint import create_blueprint
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
-from .election import LeaderElection
-from .errors import StoreBusy
 from .handlers import Body, RequestHandlers
-from .loop import GossipLoop
+from .member import Member
 from .model import ServerEntry, ServerList
 from .node import ClusterNode
-from .process import gunicorn_hooks_installed, run_id, under_gunicorn
-from .signal_dispatch import SignalDispatcher
-from .sqlite_store import SqliteStore, default_state_path
-
-log = logging.getLogger("flask_clustershazbot")
+from .sqlite_store import SqliteStore
 
 __all__ = ["Shazbot", "gossip_request", "list_request", "control_request"]
 
+#: Where ``init_app`` keeps an app's member; ``app.extensions["shazbot"]`` is
+#: the extension object itself.
+MEMBER_KEY = "shazbot.member"
+
 
 class Shazbot:
-    """Cluster membership for one Flask app; the handle is ``app.extensions["shazbot"]``."""
+    """Cluster membership for Flask apps; the handle is ``app.extensions["shazbot"]``."""
 
     _instances: ClassVar[weakref.WeakSet[Shazbot]] = weakref.WeakSet()
 
     def __init__(self, app: Flask | None = None) -> None:
-        self._config: ShazbotConfig | None = None
-        self._node: ClusterNode | None = None
-        self._handlers: RequestHandlers | None = None
-        self._loop: GossipLoop | None = None
-        # Serialises start, shutdown and taking the lead, so that no
-        # interleaving leaves a loop running or this server online after
-        # shutdown() has returned.
-        self._lock = threading.RLock()
-        self._state = "new"  # new -> running -> stopped
-        self._election: LeaderElection | None = None
-        self._app: Flask | None = None
-        self._signalled: SignalDispatcher  # set by init_app
+        # The apps this object serves, without keeping them alive.
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        if self._config is not None:
-            raise RuntimeError("this Shazbot is already bound to an app; create one per app")
-        config = load_config(app.config)
-        state_path = config.state_path or (default_state_path(config.base_url) if under_gunicorn() else None)
-        node = ClusterNode(config, state_path=state_path)
-        self._config, self._node = config, node
-        self._app = app
-        self._signalled = SignalDispatcher(app)
-        self._loop = GossipLoop(node, after_job=self._send_signals)
-        self._handlers = RequestHandlers(node, config, on_control=self._spread)
-        app.extensions["shazbot"] = self
-        app.register_blueprint(create_blueprint(self._handlers, config.url_prefix))
+        """Register this extension on ``app``: read and check its configuration,
+        then add the blueprint (at SHAZBOT_URL_PREFIX), the ``flask shazbot``
+        commands and, with SHAZBOT_AUTOSTART, the hook that starts the member
+        on the first request. Nothing is registered if anything is wrong: a
+        bad configuration raises :class:`~flask_clustershazbot.errors.ConfigError`
+        naming every bad key, and a second ``init_app`` on the same app raises
+        ``RuntimeError``.
+
+        Keys read from ``app.config``, else the environment (README
+        "Configuration" and docs/protocol.md section 3 give their meaning and
+        defaults): SHAZBOT_SECRET, SHAZBOT_CONTROL_SECRET, SHAZBOT_BASE_URL,
+        SHAZBOT_MASTER_LIST, SHAZBOT_MASTER_LIST_UPDATE,
+        SHAZBOT_MASTER_LIST_UPDATE_AUTH, SHAZBOT_GOSSIP_INTERVAL,
+        SHAZBOT_MASTER_ANNOUNCE_MINIMUM, SHAZBOT_MASTER_ANNOUNCE_INTERVAL,
+        SHAZBOT_MONITOR, SHAZBOT_MONITOR_PREFERENCE,
+        SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN, SHAZBOT_FAILURE_TIMEOUT,
+        SHAZBOT_OFFLINE_RETENTION, SHAZBOT_MAX_CLOCK_SKEW,
+        SHAZBOT_MAX_CONTENT_LENGTH, SHAZBOT_AUTOSTART, SHAZBOT_URL_PREFIX,
+        SHAZBOT_REQUEST_TIMEOUT, SHAZBOT_SHUTDOWN_TIMEOUT, SHAZBOT_STATE_PATH,
+        SHAZBOT_ALLOWED_PEERS, SHAZBOT_MAX_ENTRIES_PER_MESSAGE,
+        SHAZBOT_MAX_VIEW_SIZE. Any other ``SHAZBOT_*`` key gets a warning.
+        """
+        if "shazbot" in app.extensions:
+            raise RuntimeError("Shazbot is already registered on this app; call init_app once per app")
+        member = Member(app, load_config(app.config))  # validates everything first
+        blueprint = create_blueprint(member.handlers, member.config.url_prefix)
+        app.register_blueprint(blueprint)
         app.cli.add_command(shazbot_cli)
-        if config.autostart:
-            app.before_request(self._autostart)
+        if member.config.autostart:
+            app.before_request(member.autostart)
+        app.extensions[MEMBER_KEY] = member
+        app.extensions["shazbot"] = self
+        self._apps.add(app)
         Shazbot._instances.add(self)
 
     @classmethod
     def instances(cls) -> list[Shazbot]:
-        """Every initialised extension in this process (for the gunicorn hooks)."""
+        """Every initialised extension object in this process."""
         return list(cls._instances)
+
+    def _member(self) -> Member:
+        """The member this call acts for: the current app's, else the one app's."""
+        if has_app_context() and current_app.extensions.get("shazbot") is self:
+            member: Member = current_app.extensions[MEMBER_KEY]
+            return member
+        apps = list(self._apps)
+        if len(apps) == 1:
+            only: Member = apps[0].extensions[MEMBER_KEY]
+            return only
+        if not apps:
+            raise RuntimeError("Shazbot.init_app(app) has not been called")
+        raise RuntimeError(
+            "this Shazbot serves several apps: call it inside an app context (with app.app_context(): ...)"
+        )
 
     # -- parts ---------------------------------------------------------------
 
     @property
+    def member(self) -> Member:
+        """The member of the current app (internal parts: for tests and tools)."""
+        return self._member()
+
+    @property
     def config(self) -> ShazbotConfig:
-        if self._config is None:
-            raise RuntimeError("Shazbot.init_app(app) has not been called")
-        return self._config
+        """The current app's configuration, as read by ``init_app``."""
+        return self._member().config
 
     @property
     def node(self) -> ClusterNode:
-        if self._node is None:
-            raise RuntimeError("Shazbot.init_app(app) has not been called")
-        return self._node
+        """The current app's protocol node (internal)."""
+        return self._member().node
 
     @property
     def handlers(self) -> RequestHandlers:
-        if self._handlers is None:
-            raise RuntimeError("Shazbot.init_app(app) has not been called")
-        return self._handlers
+        """The current app's endpoint functions (internal)."""
+        return self._member().handlers
+
+    @property
+    def shared_store(self) -> SqliteStore | None:
+        """The store shared by this server's processes, if it has several."""
+        return self._member().shared_store
 
     # -- life cycle ----------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._state == "running"
-
-    def _autostart(self) -> None:
-        if self._state == "new" and not current_app.testing:
-            self.start()
-
-    @property
-    def shared_store(self) -> SqliteStore | None:
-        """The store shared by this server's processes, if it has several."""
-        store = self.node.store
-        return store if isinstance(store, SqliteStore) else None
+        """Whether this member has started and not shut down."""
+        return self._member().running
 
     @property
     def is_leader(self) -> bool:
         """Whether this process runs the server's gossip loop."""
-        return self._loop is not None and self._loop.running
+        return self._member().is_leader
 
     def start(self) -> None:
         """Join the cluster: go online with a new version and start the gossip
         loop in a background thread (in one process per server). Returns at
         once; a second call does nothing."""
-        with self._lock:
-            if self._state != "new":
-                return
-            self._state = "running"
-            try:
-                self._begin()
-            except BaseException:
-                # Not half-started: a later start() (or request) tries again.
-                self._state = "new"
-                raise
-            _shutdown_at_exit(self)
-
-    def _begin(self) -> None:
-        """Go online and start the loop, or join the leader election."""
-        store = self.shared_store
-        if store is None:
-            self.node.begin_run()
-            assert self._loop is not None
-            self._loop.start()
-        else:
-            try:
-                self._join_run(store)
-            except StoreBusy:
-                # Another process of this server holds the state locked
-                # (stopped mid-write): never fail a gunicorn worker's boot
-                # over it, join the run as soon as the lock is free.
-                log.warning("shared state busy at start; joining the run in the background")
-                threading.Thread(target=self._join_run_later, args=(store,), name="shazbot-join",
-                                 daemon=True).start()
-            if under_gunicorn() and not gunicorn_hooks_installed():
-                log.warning(
-                    "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
-                    "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
-                )
-            self._election = LeaderElection(store.path + ".lock", self._lead)
-            self._election.start()
-
-    def _join_run(self, store: SqliteStore) -> None:
-        serving_pid = os.getppid() if under_gunicorn() else os.getpid()
-        # Only a gunicorn worker can join a run already under way (its
-        # server's); any other start, even in the same process, is new.
-        if store.claim_instance(run_id(serving_pid)) or not under_gunicorn():
-            self.node.begin_run()
-
-    def _join_run_later(self, store: SqliteStore) -> None:
-        delay = 0.5
-        while True:
-            with self._lock:
-                if self._state != "running":
-                    return
-                try:
-                    self._join_run(store)
-                    return
-                except StoreBusy:
-                    pass
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-    def _lead(self) -> None:
-        with self._lock:
-            if self._state != "running":
-                return
-            assert self._loop is not None
-            self._loop.start()
-            store = self.shared_store
-            if store is not None:
-                # Informational only; the loop runs regardless.
-                with contextlib.suppress(StoreBusy):
-                    store.set_meta("leader_pid", str(os.getpid()))
-
-    def _send_signals(self) -> None:
-        """Hand the view to the signal dispatcher (in the loop's process).
-        Returns at once: receivers run in the dispatcher's thread, never in
-        the gossip loop (see :mod:`flask_clustershazbot.signals`)."""
-        self._signalled.post(self.node.entries())
-
-    def _spread(self) -> None:
-        """Tell a peer about a drain or return at once, from whichever
-        process handled it."""
-        if self._loop is not None and self._loop.running:
-            self._loop.request_spread()
-        elif self._state == "running":
-            threading.Thread(target=self.node.spread, name="shazbot-spread", daemon=True).start()
+        self._member().start()
 
     def shutdown(self) -> None:
         """Leave the cluster: announce offline to a few peers within
         SHAZBOT_SHUTDOWN_TIMEOUT, write the master list if configured, stop
-        the loop. Idempotent; also runs at interpreter exit.
-
-        In a gunicorn worker it only stops this process's part: the server
-        keeps running, and the master says goodbye when the whole server stops.
-        """
-        with self._lock:
-            if self._state != "running":
-                self._state = "stopped"
-                return
-            self._state = "stopped"
-            assert self._loop is not None
-            self._loop.stop()
-            # Undelivered signals are dropped; a receiver still running is not waited for long.
-            self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
-            if self._election is not None:
-                self._election.release()
-            if self.shared_store is None or not under_gunicorn():
-                self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
-            self.node.close()
+        the loop. Idempotent; also runs at interpreter exit. In a gunicorn
+        worker it only stops this process's part."""
+        self._member().shutdown()
 
     def leave_server(self) -> None:
-        """Say goodbye for the whole server from the gunicorn master, once all
-        its workers are gone; does nothing if this run never started."""
-        store = self.shared_store
-        if store is None or store.get_meta("instance") != run_id(os.getpid()):
-            return
-        self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
-        self.node.close()
+        """Say goodbye for the whole server from the gunicorn master."""
+        self._member().leave_server()
 
     def hand_back_run(self, pid: int) -> None:
-        """In the new master of an aborted gunicorn ``USR2`` upgrade: the old
-        master ``pid`` keeps serving, so this run is its again (it says
-        goodbye when it stops) and nothing is announced now."""
-        store = self.shared_store
-        if store is not None and store.get_meta("instance") == run_id(os.getpid()):
-            store.set_meta("instance", run_id(pid))
-        log.info("gunicorn upgrade aborted: the old master (pid %d) keeps serving this server", pid)
+        """In the new master of an aborted gunicorn ``USR2`` upgrade: hand the
+        run back to the old master ``pid``."""
+        self._member().hand_back_run(pid)
 
     # -- read API ------------------------------------------------------------
 
@@ -274,6 +176,7 @@ class Shazbot:
         return [e for e in self.servers() if e.online]
 
     def offline(self) -> list[ServerEntry]:
+        """The servers currently offline (drained, gone, or declared failed)."""
         return [e for e in self.servers() if not e.online]
 
     @property
@@ -288,43 +191,21 @@ class Shazbot:
     def set_online(self, online: bool) -> None:
         """Drain (``False``) or return (``True``) this server, as the control endpoint does."""
         if self.node.set_online(online):
-            self._spread()
+            self._member().spread()
 
     # -- seed API ------------------------------------------------------------
 
     def gossip_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
+        """``gossipRequest`` of the seed library: merge a peer's gossip, answer our view."""
         return self.handlers.gossip_request(authorization, body)
 
     def list_request(self, authorization: str | None) -> ServerList:
+        """``listRequest`` of the seed library: this server's view."""
         return self.handlers.list_request(authorization)
 
     def control_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
+        """``controlRequest`` of the seed library: drain or return this server."""
         return self.handlers.control_request(authorization, body)
-
-
-def _shutdown_at_exit(shazbot: Shazbot) -> None:
-    """Shut ``shazbot`` down when the interpreter exits, without keeping it alive.
-
-    Python shuts down ``concurrent.futures`` pools (APScheduler's executor)
-    before it runs ``atexit`` hooks, so a loop still running then prints
-    "cannot schedule new futures after shutdown". Hooks registered with
-    ``threading._register_atexit`` run before that, newest first.
-    """
-    ref = weakref.ref(shazbot)
-
-    def stop() -> None:
-        alive = ref()
-        if alive is not None:
-            alive.shutdown()
-
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        try:
-            register(stop)
-            return
-        except RuntimeError:  # already shutting down
-            pass
-    atexit.register(stop)
 
 
 def _current() -> Shazbot:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .extension import Shazbot
+from .member import Member
 from .process import HOOKS_ENV
 
 __all__ = ["on_starting", "post_worker_init", "on_exit"]
@@ -33,9 +33,9 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    for shazbot in Shazbot.instances():
-        if shazbot.config.autostart:
-            shazbot.start()
+    for member in Member.instances():
+        if member.config.autostart:
+            member.start()
 
 
 def on_exit(server: Any) -> None:
@@ -44,13 +44,13 @@ def on_exit(server: Any) -> None:
     # serves, the upgrade was aborted and the server has not stopped.
     old_master = int(getattr(server, "master_pid", 0) or 0)
     upgrade_aborted = old_master != 0 and old_master == os.getppid()
-    if not Shazbot.instances():
+    if not Member.instances():
         server.app.wsgi()  # not preloaded: load the app to learn its configuration
-    for shazbot in Shazbot.instances():
+    for member in Member.instances():
         try:
             if upgrade_aborted:
-                shazbot.hand_back_run(old_master)
+                member.hand_back_run(old_master)
             else:
-                shazbot.leave_server()
+                member.leave_server()
         except Exception:
             server.log.exception("flask_clustershazbot: saying goodbye failed")

@@ -6,11 +6,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from flask_clustershazbot import Shazbot
+from flask_clustershazbot.errors import ConfigError
 from flask_clustershazbot.masterlist import FileMasterList
 
+from .conftest import config_dict
+from .support.cluster import GOSSIP_SECRET
 from .support.waiting import wait_until
 
 
@@ -80,3 +84,41 @@ def test_read_api(make_app: Callable[..., Flask]) -> None:
     shazbot.set_online(False)
     assert [s.base_url for s in shazbot.offline()] == ["http://127.0.0.1:5999/"]
     assert shazbot.view()["online"] == []
+
+
+def test_one_extension_object_serves_every_app_of_a_factory(tmp_path: Path) -> None:
+    shazbot = Shazbot()
+
+    def create_app(port: int) -> Flask:
+        app = Flask(f"app{port}")
+        app.config.update(config_dict(tmp_path, SHAZBOT_BASE_URL=f"http://127.0.0.1:{port}/"))
+        shazbot.init_app(app)
+        return app
+
+    first, second = create_app(5001), create_app(5002)
+    for app, port in ((first, 5001), (second, 5002)):
+        with app.app_context():
+            assert shazbot.config.base_url == f"http://127.0.0.1:{port}/"
+            assert [s.base_url for s in shazbot.servers()] == [f"http://127.0.0.1:{port}/"]
+        answer = app.test_client().get("/clustershazbot/list", headers={"Authorization": GOSSIP_SECRET})
+        assert [s["baseUrl"] for s in answer.get_json()["online"]] == [f"http://127.0.0.1:{port}/"]
+    with pytest.raises(RuntimeError, match="app context"):
+        shazbot.servers()  # two apps, no context: which one?
+
+
+def test_a_failed_init_app_leaves_the_app_untouched(tmp_path: Path) -> None:
+    app = Flask("broken")
+    app.config.update(config_dict(tmp_path, SHAZBOT_GOSSIP_INTERVAL="soon"))
+    with pytest.raises(ConfigError):
+        Shazbot(app)
+    assert "shazbot" not in app.extensions
+    assert "shazbot" not in app.blueprints
+    assert not app.before_request_funcs
+
+
+def test_a_second_init_app_on_one_app_is_a_clear_error(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    with pytest.raises(RuntimeError, match="already registered"):
+        Shazbot().init_app(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        app.extensions["shazbot"].init_app(app)

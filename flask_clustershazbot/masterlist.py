@@ -237,7 +237,8 @@ class HttpMasterList:
             except MasterListError:
                 raise
             except ExchangeError as exc:
-                raise MasterListError(f"reading master list {where} failed: {exc}") from None
+                why = _why(None, True) if call.expired else str(exc)
+                raise MasterListError(f"reading master list {where} failed: {why}") from None
             except Exception as exc:  # whatever requests, urllib3 or ssl raise
                 raise MasterListError(f"reading master list {where} failed: {_why(exc, call.expired)}") from None
 

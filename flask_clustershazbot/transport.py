@@ -35,6 +35,12 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
         if size > limit:
             raise ExchangeError("too_large", f"answer larger than {limit} bytes")
         chunks.append(chunk)
+    # urllib3 1.x does not enforce Content-Length: a cut or closed connection
+    # would read as a short, complete body.
+    announced = (response.headers.get("Content-Length") or "").strip()
+    plain = not response.headers.get("Content-Encoding")
+    if plain and announced.isdigit() and size != int(announced):
+        raise ExchangeError("truncated", f"{size} of {int(announced)} bytes")
     return b"".join(chunks)
 
 
@@ -83,9 +89,13 @@ class PeerClient:
                         raise ExchangeError(f"http_{response.status_code}")
                     body = read_limited(response, self._max_body)
             except ExchangeError:
+                if call.expired:  # cut short by the deadline, whatever it read as
+                    raise ExchangeError("timeout", "no complete answer within the deadline") from None
                 raise
             except Exception as exc:  # whatever requests, urllib3 or ssl raise
                 raise _exchange_error(exc, call.expired) from None
+            if call.expired:  # a cut socket may read as the end of the answer
+                raise ExchangeError("timeout", "no complete answer within the deadline")
         try:
             return load_server_list(parse_json(body))
         except InvalidMessage as exc:

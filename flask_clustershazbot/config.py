@@ -67,6 +67,17 @@ class ShazbotConfig:
         return self.secrets[0]
 
     @property
+    def message_limits(self) -> dict[str, Any]:
+        """What a peer with these settings accepts in one gossip message: the
+        keyword arguments of :func:`~flask_clustershazbot.wire.encode_gossip`
+        and ``fit_gossip``, with this server's own entry kept first."""
+        return {
+            "max_entries": self.max_entries_per_message,
+            "max_bytes": self.max_content_length,
+            "own_url": self.base_url,
+        }
+
+    @property
     def control_secret(self) -> str:
         return self.control_secrets[0]
 

@@ -87,24 +87,16 @@ class RequestHandlers:
         self.check_list_secret(authorization)
         return self.node.entries()
 
-    def _answer_limits(self) -> dict[str, Any]:
-        # A peer with our settings accepts what we would accept: the answer is
-        # trimmed to the same caps as a request (see wire.encode_gossip).
-        return {
-            "max_entries": self.config.max_entries_per_message,
-            "max_bytes": self.config.max_content_length,
-            "own_url": self.config.base_url,
-        }
-
     def gossip_request(self, authorization: str | None, body: Body, source: Source = "a peer") -> dict[str, Any]:
         """Merge a peer's gossip; answer with this server's view after the
         merge, trimmed to SHAZBOT_MAX_ENTRIES_PER_MESSAGE entries and
         SHAZBOT_MAX_CONTENT_LENGTH bytes."""
-        return gossip_message(fit_gossip(self._merge_gossip(authorization, body, source), **self._answer_limits()))
+        # Answers are trimmed to the same caps as requests (wire.encode_gossip).
+        return gossip_message(fit_gossip(self._merge_gossip(authorization, body, source), **self.config.message_limits))
 
     def gossip_response(self, authorization: str | None, body: Body, source: Source = "a peer") -> bytes:
         """:meth:`gossip_request` with the answer encoded as JSON bytes."""
-        return encode_gossip(self._merge_gossip(authorization, body, source), **self._answer_limits())
+        return encode_gossip(self._merge_gossip(authorization, body, source), **self.config.message_limits)
 
     def list_request(self, authorization: str | None) -> ServerList:
         """This server's view; the gossip or the control secret is accepted."""

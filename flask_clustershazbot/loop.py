@@ -10,7 +10,6 @@ run) and ``spread`` (one extra exchange after a control request).
 from __future__ import annotations
 
 import concurrent.futures.thread  # noqa: F401  (see below)
-import contextlib
 import logging
 import random
 import threading
@@ -18,7 +17,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
@@ -143,10 +141,8 @@ class GossipLoop:
         except Exception as exc:  # whatever a store raises, bootstrap retries
             delay = self._bootstrap_delay
             self._bootstrap_delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_INTERVALS * self.config.gossip_interval)
-            if isinstance(exc, MasterListError):
-                log.warning("could not read the master list (%s); retrying in %.1fs", printable(str(exc)), delay)
-            else:
-                log.warning("could not read the master list (%s); retrying in %.1fs", type(exc).__name__, delay)
+            detail = printable(str(exc)) if isinstance(exc, MasterListError) else type(exc).__name__
+            log.warning("could not read the master list (%s); retrying in %.1fs", detail, delay)
             self._add_once(self._guarded(self._bootstrap), delay)
             return
         self.request_spread()  # meet the master list's servers now, not at the next tick
@@ -170,8 +166,7 @@ class GossipLoop:
         # id races with the scheduler removing the finished one.
         scheduler = self._scheduler  # read once: stop() may clear it meanwhile
         if scheduler is not None:
-            with contextlib.suppress(SchedulerNotRunningError):
-                scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
+            scheduler.add_job(func, "date", run_date=_utcnow() + timedelta(seconds=delay))
 
     def _guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

@@ -60,9 +60,10 @@ class MasterListStore(Protocol):
     def update(self, merge: MergeFn) -> None: ...
 
 
-def decode_server_list(body: bytes, where: str) -> list[ServerEntry]:
-    """The entries of a stored body; :class:`InvalidMasterList` if it is not a server list."""
-    if not body.strip():
+def decode_server_list(body: bytes | None, where: str) -> list[ServerEntry]:
+    """The entries of a stored body (none if there is no list, ``None``);
+    :class:`InvalidMasterList` if it is not a server list."""
+    if body is None or not body.strip():
         return []
     try:
         return load_server_list(parse_json(body))
@@ -73,8 +74,6 @@ def decode_server_list(body: bytes, where: str) -> list[ServerEntry]:
 def stored_or_replaced(body: bytes | None, where: str) -> list[ServerEntry]:
     """The entries of a stored list to merge into; none if there is no list,
     or if it is corrupt (logged: the write then replaces it)."""
-    if body is None:
-        return []
     try:
         return decode_server_list(body, where)
     except InvalidMasterList as exc:
@@ -128,8 +127,7 @@ class FileMasterList:
             os.close(fd)
 
     def read(self) -> list[ServerEntry]:
-        body = self._read_path(self.read_path)
-        return [] if body is None else decode_server_list(body, self.read_path)
+        return decode_server_list(self._read_path(self.read_path), self.read_path)
 
     @contextlib.contextmanager
     def _locked(self, path: str) -> Iterator[None]:
@@ -244,7 +242,7 @@ class HttpMasterList:
 
     def read(self) -> list[ServerEntry]:
         body, _etag = self._get(self.read_url, self._read_headers)
-        return [] if body is None else decode_server_list(body, _redact(self.read_url))
+        return decode_server_list(body, _redact(self.read_url))
 
     def _put(self, body: bytes, etag: str | None) -> None:
         where = _redact(self.write_url)

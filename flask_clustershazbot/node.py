@@ -99,12 +99,7 @@ class ClusterNode:
     def encode(self, view: list[ServerEntry]) -> bytes:
         """Our view as a gossip message that a peer with our settings accepts
         (trimmed to SHAZBOT_MAX_ENTRIES_PER_MESSAGE and _MAX_CONTENT_LENGTH)."""
-        return encode_gossip(
-            view,
-            max_entries=self.config.max_entries_per_message,
-            max_bytes=self.config.max_content_length,
-            own_url=self.config.base_url,
-        )
+        return encode_gossip(view, **self.config.message_limits)
 
     def new_membership(self) -> Membership:
         return Membership(
@@ -307,12 +302,7 @@ class ClusterNode:
             self._log_report(report, "the master list")
             # What a server with our settings can read back (an oversized
             # list could never be read, nor so replaced, again).
-            return fit_gossip(
-                view,
-                max_entries=self.config.max_entries_per_message,
-                max_bytes=self.config.max_content_length,
-                own_url=self.config.base_url,
-            )
+            return fit_gossip(view, **self.config.message_limits)
 
         try:
             self.master_list.update(merge_into_view)

@@ -185,7 +185,7 @@ class S3MasterList:
     def read(self) -> list[ServerEntry]:
         """The stored entries; an absent object is an empty list."""
         body, _etag = self._get(self.read_at)
-        return [] if body is None else decode_server_list(body, self._name(self.read_at))
+        return decode_server_list(body, self._name(self.read_at))
 
     def _put(self, body: bytes, etag: str | None) -> None:
         from botocore.exceptions import ClientError

@@ -44,9 +44,13 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _exchange_error(exc: Exception, expired: bool) -> ExchangeError:
+def _exchange_error(exc: Exception | None, expired: bool) -> ExchangeError:
+    """One typed error for a failed call; a call the deadline cut is a
+    timeout, whatever the cut read as (an error, or a short body)."""
     if expired or isinstance(exc, requests.Timeout):
         return ExchangeError("timeout", "no complete answer within the deadline")
+    if isinstance(exc, ExchangeError):
+        return exc
     if isinstance(exc, requests.ConnectionError):
         return ExchangeError("connection", type(exc).__name__)
     return ExchangeError("request", type(exc).__name__)
@@ -88,14 +92,10 @@ class PeerClient:
                     if response.status_code != 200:
                         raise ExchangeError(f"http_{response.status_code}")
                     body = read_limited(response, self._max_body)
-            except ExchangeError:
-                if call.expired:  # cut short by the deadline, whatever it read as
-                    raise ExchangeError("timeout", "no complete answer within the deadline") from None
-                raise
-            except Exception as exc:  # whatever requests, urllib3 or ssl raise
+            except Exception as exc:  # ours, or whatever requests, urllib3 or ssl raise
                 raise _exchange_error(exc, call.expired) from None
             if call.expired:  # a cut socket may read as the end of the answer
-                raise ExchangeError("timeout", "no complete answer within the deadline")
+                raise _exchange_error(None, expired=True)
         try:
             return load_server_list(parse_json(body))
         except InvalidMessage as exc:

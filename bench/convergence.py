@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import ROOT, table, write_section
-from flask_clustershazbot.tick import SHUTDOWN_FANOUT
+from flask_clustershazbot.protocol.tick import SHUTDOWN_FANOUT
 
 PREFERENCE = 0.5  # SHAZBOT_MONITOR_PREFERENCE default
 SIZES = (10, 100, 1000, 10000)

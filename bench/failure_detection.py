@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import table, write_section
-from flask_clustershazbot.membership import default_failure_timeout
-from flask_clustershazbot.peers import offline_probe_probability
+from flask_clustershazbot.protocol.membership import default_failure_timeout
+from flask_clustershazbot.protocol.peers import offline_probe_probability
 
 PREFERENCE = 0.5
 

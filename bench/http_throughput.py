@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import ROOT, table, write_section
 from bench.store_cost import bodies
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 from flask_clustershazbot.wire import encode_gossip
 
 SECRET = "bench-gossip"

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_clustershazbot.membership import Membership
-from flask_clustershazbot.peers import PeerBackoff, choose_partner
-from flask_clustershazbot.tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
+from flask_clustershazbot.protocol.membership import Membership
+from flask_clustershazbot.protocol.peers import PeerBackoff, choose_partner
+from flask_clustershazbot.protocol.tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
 
 EPOCH_MS = 1_800_000_000_000
 

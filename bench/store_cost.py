@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import table, write_section
 from flask_clustershazbot.config import load_config
-from flask_clustershazbot.handlers import RequestHandlers
 from flask_clustershazbot.node import ClusterNode
+from flask_clustershazbot.web.handlers import RequestHandlers
 
 SECRET = "bench-secret"
 REPEATS = 60

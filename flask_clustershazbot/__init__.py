@@ -23,8 +23,8 @@ from .errors import (
     Unauthorized,
 )
 from .extension import Shazbot, control_request, gossip_request, list_request
-from .membership import Membership
-from .model import ServerEntry
+from .protocol.membership import Membership
+from .protocol.model import ServerEntry
 from .urls import normalize_base_url
 
 #: The wire format's name for one server's entry.

@@ -19,8 +19,8 @@ from flask.cli import AppGroup
 
 from .auth import bearer
 from .errors import InvalidMessage, MasterListError
-from .model import ServerEntry, entries_to_wire
-from .text import printable
+from .protocol.model import ServerEntry, entries_to_wire
+from .protocol.text import printable
 from .urls import InvalidBaseUrl, canonical_base_url, endpoint_url
 from .wire import load_server_list, parse_json
 

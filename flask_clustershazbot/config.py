@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .allowlist import PeerAllowList, parse_allowed_peers
 from .errors import ConfigError
-from .s3store import parse_s3_url
-from .text import is_printable, printable
+from .masterlist.location import parse_s3_url
+from .protocol.allowlist import PeerAllowList, parse_allowed_peers
+from .protocol.text import is_printable, printable
 from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool", "KNOWN_KEYS", "unknown_keys"]

@@ -21,14 +21,14 @@ from typing import Any, ClassVar
 
 from flask import Flask, current_app, has_app_context
 
-from .blueprint import create_blueprint
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
-from .handlers import Body, RequestHandlers
 from .member import Member
-from .model import ServerEntry, ServerList
 from .node import ClusterNode
-from .sqlite_store import SqliteStore
+from .protocol.model import ServerEntry, ServerList
+from .state.sqlite import SqliteStore
+from .web.blueprint import create_blueprint
+from .web.handlers import Body, RequestHandlers
 
 __all__ = ["Shazbot", "gossip_request", "list_request", "control_request"]
 

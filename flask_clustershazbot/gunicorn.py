@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 from .member import Member
-from .process import HOOKS_ENV
+from .state.process import HOOKS_ENV
 
 __all__ = ["on_starting", "post_worker_init", "on_exit"]
 

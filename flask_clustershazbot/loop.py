@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
 from .node import ClusterNode
-from .text import printable
+from .protocol.text import printable
 
 # Imported here, not lazily by APScheduler when the loop starts: the module
 # registers the exit hook that shuts its thread pools down, and the member's

@@ -36,14 +36,14 @@ from typing import ClassVar
 from flask import Flask, current_app
 
 from .config import ShazbotConfig
-from .election import LeaderElection
 from .errors import StoreBusy
-from .handlers import RequestHandlers
 from .loop import GossipLoop
 from .node import ClusterNode
-from .process import gunicorn_hooks_installed, run_id, under_gunicorn
 from .signal_dispatch import SignalDispatcher
-from .sqlite_store import SqliteStore, default_state_path
+from .state.election import LeaderElection
+from .state.process import gunicorn_hooks_installed, run_id, under_gunicorn
+from .state.sqlite import SqliteStore, default_state_path
+from .web.handlers import RequestHandlers
 
 log = logging.getLogger("flask_clustershazbot")
 

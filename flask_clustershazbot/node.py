@@ -17,18 +17,19 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .allowlist import PeerAllowList
 from .config import ShazbotConfig
 from .deadline import deadline
 from .errors import MasterListError
-from .masterlist import MasterListStore, open_master_list
-from .membership import Membership, MergeReport
-from .model import ServerEntry, ServerList, entries_to_wire
-from .peers import PeerBackoff, choose_partner
-from .sqlite_store import SqliteStore
-from .store import MemoryStore, StateStore
-from .text import printable
-from .tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
+from .masterlist.backend import open_master_list
+from .masterlist.core import MasterListStore
+from .protocol.allowlist import PeerAllowList
+from .protocol.membership import Membership, MergeReport
+from .protocol.model import ServerEntry, ServerList, entries_to_wire
+from .protocol.peers import PeerBackoff, choose_partner
+from .protocol.text import printable
+from .protocol.tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
+from .state.base import MemoryStore, StateStore
+from .state.sqlite import SqliteStore
 from .transport import ExchangeError, PeerClient
 from .wire import encode_gossip, fit_gossip
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from .model import ServerEntry
+from .protocol.model import ServerEntry
 from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = [

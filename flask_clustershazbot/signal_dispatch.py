@@ -22,7 +22,7 @@ from blinker import Signal
 from flask import Flask
 
 from . import signals
-from .model import ServerEntry
+from .protocol.model import ServerEntry
 
 __all__ = ["SignalDispatcher", "transitions", "send_isolated"]
 

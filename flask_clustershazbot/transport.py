@@ -9,7 +9,7 @@ import requests
 from .auth import bearer
 from .deadline import deadline, deadline_session
 from .errors import InvalidMessage, ShazbotError
-from .model import ServerEntry
+from .protocol.model import ServerEntry
 from .urls import endpoint_url
 from .wire import load_server_list, parse_json
 

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import idna
 
 from .cache import BoundedStrCache, CacheInfo, bounded_str_cache
-from .text import is_printable
+from .protocol.text import is_printable
 
 __all__ = [
     "InvalidBaseUrl",

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError
 
 from .cache import bounded_str_cache
 from .errors import InvalidMessage
-from .model import ServerEntry, entries_to_wire
+from .protocol.model import ServerEntry, entries_to_wire
 from .schemas import ControlMessageSchema, GossipMessageSchema, ServerListSchema
 
 __all__ = [

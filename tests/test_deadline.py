@@ -97,7 +97,7 @@ def test_the_master_list_written_fits_what_a_peer_with_our_settings_reads(
 
 
 def test_a_signed_store_url_query_reaches_no_log(caplog: pytest.LogCaptureFixture) -> None:
-    from flask_clustershazbot.masterlist import HttpMasterList
+    from flask_clustershazbot.masterlist.http import HttpMasterList
 
     from .support.masterlist_server import MasterListServer
 
@@ -124,7 +124,7 @@ class ShortAnswer(RawHttpServer):
 
 def test_an_answer_cut_short_is_an_error_not_a_short_body() -> None:
     from flask_clustershazbot.errors import MasterListError
-    from flask_clustershazbot.masterlist import HttpMasterList
+    from flask_clustershazbot.masterlist.http import HttpMasterList
     from flask_clustershazbot.transport import ExchangeError
 
     with ShortAnswer() as peer:

@@ -11,7 +11,7 @@ from flask import Flask
 
 from flask_clustershazbot import Shazbot
 from flask_clustershazbot.errors import ConfigError
-from flask_clustershazbot.masterlist import FileMasterList
+from flask_clustershazbot.masterlist.file import FileMasterList
 
 from .conftest import config_dict
 from .support.cluster import GOSSIP_SECRET

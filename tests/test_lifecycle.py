@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 
 from flask_clustershazbot import Shazbot
-from flask_clustershazbot.election import LeaderElection
+from flask_clustershazbot.state.election import LeaderElection
 
 from .support.cluster import GOSSIP_SECRET, ROOT
 from .support.waiting import wait_until

@@ -11,8 +11,10 @@ import pytest
 
 from flask_clustershazbot.deadline import deadline_session
 from flask_clustershazbot.errors import MasterListError
-from flask_clustershazbot.masterlist import FileMasterList, HttpMasterList, MasterListStore
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.masterlist.core import MasterListStore
+from flask_clustershazbot.masterlist.file import FileMasterList
+from flask_clustershazbot.masterlist.http import HttpMasterList
+from flask_clustershazbot.protocol.model import ServerEntry
 
 from .support.masterlist_server import MasterListServer
 

@@ -16,8 +16,9 @@ import pytest
 
 from flask_clustershazbot.deadline import deadline_session
 from flask_clustershazbot.errors import MasterListError
-from flask_clustershazbot.masterlist import FileMasterList, HttpMasterList
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.masterlist.file import FileMasterList
+from flask_clustershazbot.masterlist.http import HttpMasterList
+from flask_clustershazbot.protocol.model import ServerEntry
 
 from .support.drip import DripServer
 from .support.masterlist_server import MasterListServer

@@ -9,13 +9,13 @@ from importlib import resources
 import pytest
 from flask import Flask
 
-from flask_clustershazbot.openapi import build_openapi
+from flask_clustershazbot.web.openapi import build_openapi
 
 
 def test_shipped_document_matches_the_schemas() -> None:
     pytest.importorskip("apispec")
-    shipped = json.loads(resources.files("flask_clustershazbot").joinpath("openapi.json").read_text())
-    regenerate = "python -m flask_clustershazbot.openapi > flask_clustershazbot/openapi.json"
+    shipped = json.loads(resources.files("flask_clustershazbot.web").joinpath("openapi.json").read_text())
+    regenerate = "python -m flask_clustershazbot.web.openapi > flask_clustershazbot/web/openapi.json"
     assert shipped == build_openapi(), f"regenerate: {regenerate}"
 
 

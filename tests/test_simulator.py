@@ -10,8 +10,8 @@ import pytest
 
 from bench.convergence import partner_sampler, spread_rounds
 from bench.sim import STEP_FACTORS, SimConfig, Simulation, chaos_scenario, clock_step_scenario
-from flask_clustershazbot.model import ServerEntry
-from flask_clustershazbot.peers import PeerBackoff, choose_partner
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.peers import PeerBackoff, choose_partner
 
 
 @pytest.mark.parametrize("block", range(6))

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flask_clustershazbot.membership import Membership
-from flask_clustershazbot.model import ServerEntry
-from flask_clustershazbot.sqlite_store import SqliteStore, default_state_path
+from flask_clustershazbot.protocol.membership import Membership
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.state.sqlite import SqliteStore, default_state_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) 
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from tests.test_sqlite_store import new_membership, entry
-        from flask_clustershazbot.sqlite_store import SqliteStore
+        from flask_clustershazbot.state.sqlite import SqliteStore
         store = SqliteStore({path!r}, new_membership)
         with store.transaction() as m:
             m.merge([entry("http://x/", 99), entry("http://z/", 99)], 1000, mono=1.0)

@@ -17,8 +17,8 @@ import requests
 
 from flask_clustershazbot.deadline import deadline_session
 from flask_clustershazbot.errors import MasterListError
-from flask_clustershazbot.masterlist import HttpMasterList
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.masterlist.http import HttpMasterList
+from flask_clustershazbot.protocol.model import ServerEntry
 
 from ..support.cluster import Server, base_env, free_port
 from ..support.tools import require_tool

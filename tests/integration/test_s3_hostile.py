@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from flask_clustershazbot.errors import MasterListError
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 
 from ..support.drip import DripServer
 from ..support.fake_s3 import StallingS3
@@ -20,7 +20,7 @@ from ..support.merges import add, timed
 from .test_s3_store import moto_endpoint
 
 boto3 = pytest.importorskip("boto3")
-from flask_clustershazbot.s3store import S3MasterList  # noqa: E402  (needs boto3)
+from flask_clustershazbot.masterlist.s3 import S3MasterList  # noqa: E402  (needs boto3)
 
 __all__ = ["moto_endpoint"]  # the fixture, imported for use here
 

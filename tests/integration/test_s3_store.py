@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from flask_clustershazbot.errors import MasterListError
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 
 from ..support.cluster import free_port
 from ..support.waiting import wait_until

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 
 
 def add(entry: ServerEntry, pause: float = 0.0) -> Callable[[list[ServerEntry]], list[ServerEntry]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from flask_clustershazbot.membership import Membership, default_failure_timeout
-from flask_clustershazbot.model import ServerEntry
-from flask_clustershazbot.peers import PeerBackoff
-from flask_clustershazbot.tick import TickPlan, TickPolicy, plan_tick
+from flask_clustershazbot.protocol.membership import Membership, default_failure_timeout
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.peers import PeerBackoff
+from flask_clustershazbot.protocol.tick import TickPlan, TickPolicy, plan_tick
 
 NOW = 1_800_000_000_000
 ME, PEER, OTHER = "http://me/", "http://peer/", "http://other/"

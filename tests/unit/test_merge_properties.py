@@ -7,10 +7,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_clustershazbot.membership import Membership, join
-from flask_clustershazbot.model import ServerEntry
-from flask_clustershazbot.peers import PeerBackoff
-from flask_clustershazbot.tick import TickPolicy, plan_tick
+from flask_clustershazbot.protocol.membership import Membership, join
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.peers import PeerBackoff
+from flask_clustershazbot.protocol.tick import TickPolicy, plan_tick
 
 NOW = 1_800_000_000_000
 RETENTION = 86_400_000

@@ -3,8 +3,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from flask_clustershazbot.model import ServerEntry
-from flask_clustershazbot.peers import PeerBackoff, choose_partner, offline_probe_probability
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.peers import PeerBackoff, choose_partner, offline_probe_probability
 
 MONITOR = ServerEntry("http://monitor/", True, 1, True)
 OTHERS = [ServerEntry(f"http://s{i}/", False, 1, True) for i in range(9)]

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from flask_clustershazbot import signals
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 from flask_clustershazbot.signal_dispatch import SignalDispatcher, transitions
 
 from ..support.waiting import wait_until

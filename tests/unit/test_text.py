@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flask_clustershazbot.text import is_printable, printable
+from flask_clustershazbot.protocol.text import is_printable, printable
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import pytest
 
-from flask_clustershazbot.allowlist import PeerAllowList, parse_allowed_peers
+from flask_clustershazbot.protocol.allowlist import PeerAllowList, parse_allowed_peers
 from flask_clustershazbot.urls import InvalidBaseUrl, endpoint_url, normalize_base_url
 
 

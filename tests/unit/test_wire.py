@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields
 
-from flask_clustershazbot.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry
 from flask_clustershazbot.schemas import MAX_SAFE_INTEGER, GossipServerSchema, ServerEntries
 from flask_clustershazbot.wire import encode_gossip, encode_server_list, entries_to_wire, gossip_message
 

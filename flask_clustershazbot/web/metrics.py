@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .node import ClusterNode
+from ..node import ClusterNode
 
 __all__ = ["render_metrics", "metrics_available"]
 

@@ -4,7 +4,7 @@ marshmallow schemas with apispec.
 The package ships the generated ``openapi.json`` (so apispec is only needed
 to regenerate it) and serves it at ``GET <prefix>/openapi.json``::
 
-    python -m flask_clustershazbot.openapi > flask_clustershazbot/openapi.json
+    python -m flask_clustershazbot.web.openapi > flask_clustershazbot/web/openapi.json
 
 ``tests/test_openapi.py`` fails when the shipped file and the schemas drift.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from .schemas import (
+from ..schemas import (
     MAX_SAFE_INTEGER,
     BaseUrl,
     ControlMessageSchema,

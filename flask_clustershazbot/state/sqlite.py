@@ -36,9 +36,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from .errors import StoreBusy
-from .membership import Membership
-from .model import ServerEntry
+from ..errors import StoreBusy
+from ..protocol.membership import Membership
+from ..protocol.model import ServerEntry
 
 __all__ = ["SqliteStore", "default_state_path", "BUSY_TIMEOUT"]
 

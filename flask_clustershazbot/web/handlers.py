@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .auth import is_authorized
-from .config import ShazbotConfig
-from .errors import PayloadTooLarge, Unauthorized
-from .model import ServerEntry, ServerList, entries_to_wire
-from .node import ClusterNode
-from .wire import (
+from ..auth import is_authorized
+from ..config import ShazbotConfig
+from ..errors import PayloadTooLarge, Unauthorized
+from ..node import ClusterNode
+from ..protocol.model import ServerEntry, ServerList, entries_to_wire
+from ..wire import (
     encode_gossip,
     encode_server_list,
     fit_gossip,

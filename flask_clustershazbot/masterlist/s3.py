@@ -22,12 +22,13 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from .deadline import current_deadline, deadline, deadline_session
-from .errors import MasterListError, PreconditionFailed
-from .masterlist import UPDATE_BUDGET_TIMEOUTS, MergeFn, decode_server_list, read_merge_write
-from .model import ServerEntry
+from ..deadline import current_deadline, deadline, deadline_session
+from ..errors import MasterListError, PreconditionFailed
+from ..protocol.model import ServerEntry
+from .core import UPDATE_BUDGET_TIMEOUTS, MergeFn, decode_server_list, read_merge_write
+from .location import parse_s3_url
 
-__all__ = ["S3MasterList", "parse_s3_url"]
+__all__ = ["S3MasterList"]
 
 _RETRY_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 # Room above the largest accepted list for an error document or an XML answer.
@@ -43,14 +44,6 @@ class _CallFailed(Exception):
         super().__init__(reason)
         self.reason = reason
 
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``s3://bucket/key`` URL; ValueError otherwise."""
-    parts = urlsplit(url)
-    bucket, key = parts.netloc, parts.path.lstrip("/")
-    if not bucket or not key:
-        raise ValueError(f"must be s3://bucket/key (got {url!r})")
-    return bucket, key
 
 
 class S3MasterList:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from .auth import is_authorized
-from .errors import ClientError, Unauthorized
+from ..auth import is_authorized
+from ..errors import ClientError, Unauthorized
+from ..protocol.text import printable
+from ..transport import SENDER_HEADER
+from ..urls import InvalidBaseUrl, canonical_base_url
+from ..wire import dumps
 from .handlers import RequestHandlers
 from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
 from .status_page import STATUS_PAGE
-from .text import printable
-from .transport import SENDER_HEADER
-from .urls import InvalidBaseUrl, canonical_base_url
-from .wire import dumps
 
 __all__ = ["create_blueprint"]
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-from .membership import Membership
+from ..protocol.membership import Membership
 
 __all__ = ["StateStore", "MemoryStore"]
 

@@ -11,9 +11,10 @@
   the installed wheel (the source package is moved out of the way).
 - ``docs``: the Sphinx site with warnings as errors, and its internal links.
 
-The fast tier is the in-process tests: tests/unit and the top-level
-tests/test_*.py (Flask test client, the simulator, stub peers). The
-integration and chaos tiers start real servers and run in ``tests`` only.
+The fast tier is the pure unit tests (tests/unit), the Flask test-client
+tests (tests/wsgi) and the in-process integration files listed in
+FAST_TIER. The other integration tests, chaos and browser start real
+servers and run in ``tests`` only.
 Arguments after ``--`` replace the fast tier's paths, e.g.
 ``nox -s tests-lowest -- tests/unit -x``.
 
@@ -37,7 +38,14 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
-FAST_TIER = ["tests/unit", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_*.py"))]
+FAST_TIER = [
+    "tests/unit",
+    "tests/wsgi",
+    *(
+        f"tests/integration/test_{name}.py"
+        for name in ("deadline", "lifecycle", "masterlist", "masterlist_hostile", "security", "sqlite_store")
+    ),
+]
 TEST_EXTRAS = ".[metrics,s3]"
 
 nox.options.sessions = ["tests-lowest", "tests-newest", "build", "docs"]

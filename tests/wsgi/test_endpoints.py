@@ -12,7 +12,7 @@ from flask import Flask
 
 from flask_clustershazbot import Shazbot
 
-from .support.cluster import CONTROL_SECRET, GOSSIP_SECRET
+from ..support.cluster import CONTROL_SECRET, GOSSIP_SECRET
 
 GOSSIP = {"Authorization": f"Bearer {GOSSIP_SECRET}"}
 CONTROL = {"Authorization": f"Bearer {CONTROL_SECRET}"}

@@ -20,10 +20,10 @@ from flask_clustershazbot.deadline import deadline, deadline_session
 from flask_clustershazbot.transport import PeerClient
 from flask_clustershazbot.wire import load_server_list, parse_json
 
-from .support.cluster import GOSSIP_SECRET
-from .support.drip import DripServer
-from .support.fake_peer import FakePeer
-from .support.raw_http import RawHttpServer
+from ..support.cluster import GOSSIP_SECRET
+from ..support.drip import DripServer
+from ..support.fake_peer import FakePeer
+from ..support.raw_http import RawHttpServer
 
 ANSWER = json.dumps({"message": "gossip", "online": [
     {"baseUrl": "http://127.0.0.1:1/", "monitor": False, "lastUpdate": int(time.time() * 1000)}]}).encode()
@@ -99,7 +99,7 @@ def test_the_master_list_written_fits_what_a_peer_with_our_settings_reads(
 def test_a_signed_store_url_query_reaches_no_log(caplog: pytest.LogCaptureFixture) -> None:
     from flask_clustershazbot.masterlist.http import HttpMasterList
 
-    from .support.masterlist_server import MasterListServer
+    from ..support.masterlist_server import MasterListServer
 
     store = MasterListServer().start()
     try:

@@ -15,11 +15,11 @@ from werkzeug.serving import make_server
 
 from flask_clustershazbot import ConfigError, Shazbot, load_config
 
-from .support.cluster import free_port
-from .support.fake_peer import FakePeer
-from .support.masterlist_server import MasterListServer
-from .support.stub_peer import StubPeer
-from .support.waiting import wait_until
+from ..support.cluster import free_port
+from ..support.fake_peer import FakePeer
+from ..support.masterlist_server import MasterListServer
+from ..support.stub_peer import StubPeer
+from ..support.waiting import wait_until
 
 GOSSIP = "gossip-s3cret-value"
 ROTATED = "rotated-s3cret-value"

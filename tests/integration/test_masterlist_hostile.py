@@ -20,9 +20,9 @@ from flask_clustershazbot.masterlist.file import FileMasterList
 from flask_clustershazbot.masterlist.http import HttpMasterList
 from flask_clustershazbot.protocol.model import ServerEntry
 
-from .support.drip import DripServer
-from .support.masterlist_server import MasterListServer
-from .support.merges import add, timed
+from ..support.drip import DripServer
+from ..support.masterlist_server import MasterListServer
+from ..support.merges import add, timed
 
 NOW = int(time.time() * 1000)
 CORRUPT = b"<html>not json</html>"

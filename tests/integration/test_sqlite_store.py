@@ -62,7 +62,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) 
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from tests.test_sqlite_store import new_membership, entry
+        from tests.integration.test_sqlite_store import new_membership, entry
         from flask_clustershazbot.state.sqlite import SqliteStore
         store = SqliteStore({path!r}, new_membership)
         with store.transaction() as m:

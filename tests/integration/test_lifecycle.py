@@ -21,8 +21,8 @@ from flask import Flask
 from flask_clustershazbot import Shazbot
 from flask_clustershazbot.state.election import LeaderElection
 
-from .support.cluster import GOSSIP_SECRET, ROOT
-from .support.waiting import wait_until
+from ..support.cluster import GOSSIP_SECRET, ROOT
+from ..support.waiting import wait_until
 
 
 def scheduler_threads() -> list[threading.Thread]:

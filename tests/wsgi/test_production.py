@@ -13,9 +13,9 @@ from flask import Flask
 
 from flask_clustershazbot import Shazbot, signals
 
-from .support.cluster import CONTROL_SECRET, GOSSIP_SECRET, Server
-from .support.stub_peer import StubPeer
-from .support.waiting import wait_until
+from ..support.cluster import CONTROL_SECRET, GOSSIP_SECRET, Server
+from ..support.stub_peer import StubPeer
+from ..support.waiting import wait_until
 
 
 def test_health_needs_no_secret_and_follows_drain_and_shutdown(make_app: Callable[..., Flask]) -> None:

@@ -16,7 +16,7 @@ from flask_clustershazbot.masterlist.file import FileMasterList
 from flask_clustershazbot.masterlist.http import HttpMasterList
 from flask_clustershazbot.protocol.model import ServerEntry
 
-from .support.masterlist_server import MasterListServer
+from ..support.masterlist_server import MasterListServer
 
 NOW = int(time.time() * 1000)
 

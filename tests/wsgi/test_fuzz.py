@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from flask_clustershazbot import Shazbot
 
-from .support.cluster import CONTROL_SECRET, GOSSIP_SECRET
+from ..support.cluster import CONTROL_SECRET, GOSSIP_SECRET
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ENDPOINTS = [("POST", "gossip", GOSSIP_SECRET), ("POST", "control", CONTROL_SECRET), ("GET", "list", GOSSIP_SECRET)]
@@ -49,7 +49,7 @@ messages = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    from .conftest import config_dict
+    from ..conftest import config_dict
 
     app = Flask("fuzzed")
     app.config.update(config_dict(tmp_path_factory.mktemp("fuzz"), SHAZBOT_MAX_CONTENT_LENGTH=65536))

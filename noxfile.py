@@ -12,9 +12,11 @@
 - ``docs``: the Sphinx site with warnings as errors, and its internal links.
 
 The fast tier is the pure unit tests (tests/unit), the Flask test-client
-tests (tests/wsgi) and the in-process integration files listed in
-FAST_TIER. The other integration tests, chaos and browser start real
-servers and run in ``tests`` only.
+tests (tests/wsgi) and the quick integration files listed in FAST_TIER (in
+process on 127.0.0.1, or one short-lived server: the tests that left
+tests/wsgi and tests/unit for opening sockets or starting processes). The
+other integration tests, chaos and browser start real clusters, nginx or
+Chromium and run in ``tests`` only.
 Arguments after ``--`` replace the fast tier's paths, e.g.
 ``nox -s tests-lowest -- tests/unit -x``.
 
@@ -43,7 +45,10 @@ FAST_TIER = [
     "tests/wsgi",
     *(
         f"tests/integration/test_{name}.py"
-        for name in ("deadline", "lifecycle", "masterlist", "masterlist_hostile", "security", "sqlite_store")
+        for name in (
+            "deadline", "lifecycle", "masterlist", "masterlist_hostile", "platform", "production_live", "security",
+            "sqlite_store",
+        )
     ),
 ]
 TEST_EXTRAS = ".[metrics,s3]"
@@ -101,7 +106,13 @@ def tests_newest(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite on the interpreter nox runs under, in the dev venv
     (``pip install -r requirements-dev.txt`` first, as the README says)."""
-    session.run(sys.executable, "-m", "pytest", *session.posargs)
+    if session.posargs:
+        session.run(sys.executable, "-m", "pytest", *session.posargs)
+        return
+    # The chaos tier alone, then the rest (as .ci/run does): together they
+    # would crowd two cores.
+    session.run(sys.executable, "-m", "pytest", "-m", "chaos")
+    session.run(sys.executable, "-m", "pytest", "-m", "not chaos")
 
 
 @nox.session

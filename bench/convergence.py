@@ -4,7 +4,7 @@
 
 Merge is per entry, so spreading one change only needs each server's copy of
 that one entry: this fast mode tracks it alone, with the same peer choice as
-``choose_partner`` (equivalence is tested in tests/test_simulator.py), the
+``choose_partner`` (equivalence is tested in tests/unit/test_simulator.py), the
 same round model as the simulator (every live server ticks once per round in
 a random order; each tick is one push-pull exchange), and the same first
 moves as the server: a joining or returning server gossips at once, a drained

@@ -2,7 +2,7 @@
 
 It drives the very code a server runs (``Membership`` merge, refutation,
 heartbeat, failure detection and cleanup; ``plan_tick`` peer choice and
-offline probes; ``goodbye_order``) with a virtual clock and an in-memory
+offline probes; the leave and spread decisions of ``protocol/tick.py``) with a virtual clock and an in-memory
 transport: no threads, no sleeps, no sockets. A seed makes every run
 repeatable.
 
@@ -14,7 +14,14 @@ merges the sender's view and answers with its own, which the sender merges.
 Faults: message loss (each leg), delay of up to k rounds (each leg),
 one-way and two-way partitions that heal, crashes and restarts, graceful
 leaves, drains and returns, per-server clock offsets, clock steps forward and
-back (then corrected), monitors present or not.
+back (then corrected), monitors present or not, slow servers (``slow``) and
+servers whose outgoing calls all fail (``mute``).
+
+Fast failure detection (``SimConfig.indirect_probes``, docs/protocol.md 8.4)
+runs ``protocol/suspicion.py``: a failed exchange with an online partner
+starts a suspicion; each probe request (accuser to witness and back) is
+subject to the faults, each witness tries the suspect with real exchanges; a
+verdict is merged and pushed at once. Probe legs take no delay.
 """
 
 from __future__ import annotations
@@ -27,8 +34,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_clustershazbot.protocol.membership import Membership
-from flask_clustershazbot.protocol.peers import PeerBackoff, choose_partner
-from flask_clustershazbot.protocol.tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
+from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.peers import PeerBackoff
+from flask_clustershazbot.protocol.suspicion import LocalHealth, SuspicionPolicy, Suspicions, witness_answer
+from flask_clustershazbot.protocol.tick import (
+    GoodbyeFanout,
+    TickPolicy,
+    begin_leave,
+    goodbye_order,
+    plan_tick,
+    spread_partner,
+)
 
 EPOCH_MS = 1_800_000_000_000
 
@@ -52,6 +68,11 @@ class SimConfig:
     #: holder's half (a view holds only what it would accept).
     abandon_refused_version: bool = True
     forget_future_entries: bool = True
+    #: Witnesses asked after a failed exchange (SHAZBOT_INDIRECT_PROBES;
+    #: 0: heartbeat timeout only, as before fast failure detection).
+    indirect_probes: int = 3
+    #: Overrides of :class:`SuspicionPolicy` fields (for tuning).
+    suspicion: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +88,10 @@ class SimServer:
     departed: bool = False  # left gracefully
     incarnation: int = 0
     final_version: int | None = None  # own version when it last died or left
+    #: Fast failure detection (None when indirect probes are off).
+    health: LocalHealth | None = None
+    suspicions: Suspicions | None = None
+    last_tick_round: int | None = None
 
 
 @dataclass(order=True)
@@ -104,6 +129,22 @@ class Simulation:
         self.time = 0.0
         self.round = 0
         self.policy = TickPolicy(config.interval, config.monitor_preference, config.failure_timeout)
+        self.suspicion_policy = SuspicionPolicy(
+            interval_ms=int(config.interval * 1000),
+            failure_timeout_ms=int(self.policy.timeout_for(config.n) * 1000),
+            probes=config.indirect_probes,
+            **config.suspicion,
+        )
+        #: Servers whose ticks run 3x slower (every third round) and whose
+        #: answers miss the deadline 3x as often as the loss rate says.
+        self.slow: set[int] = set()
+        #: Servers whose outgoing calls all fail (they still answer).
+        self.mute: set[int] = set()
+        #: Offline verdicts about live, online servers, by how they were reached.
+        self.false_verdicts = {"timeout": 0, "probe": 0}
+        self.probe_requests = 0  # accuser -> witness
+        self.witness_exchanges = 0  # witness -> suspect attempts (also in ``exchanges``)
+        self.verdict_pushes = 0  # exchanges pushing a fresh verdict (also in ``exchanges``)
         self.blocked: set[tuple[int, int]] = set()  # (sender, receiver) legs that are cut
         self.loss = config.loss
         self.max_delay_rounds = config.max_delay_rounds
@@ -130,11 +171,18 @@ class Simulation:
             monitor=index < self.config.monitors,
             clock_offset_ms=int(offset * 1000),
             membership=None,  # type: ignore[arg-type]
-            backoff=PeerBackoff(base=self.config.interval, limit=8 * self.config.interval),
+            backoff=self.policy.new_backoff(),
             rng=random.Random(self.rng.getrandbits(64)),
         )
         server.membership = self._fresh_membership(server)
+        self._fresh_detector(server)
         return server
+
+    def _fresh_detector(self, server: SimServer) -> None:
+        if self.config.indirect_probes > 0:
+            server.health = LocalHealth(self.suspicion_policy)
+            server.suspicions = Suspicions(server.url, self.suspicion_policy)
+        server.last_tick_round = None
 
     def _fresh_membership(self, server: SimServer) -> Membership:
         settings: dict[str, Any] = {
@@ -171,6 +219,12 @@ class Simulation:
     def _leg_ok(self, sender: SimServer, receiver: SimServer) -> bool:
         return (sender.index, receiver.index) not in self.blocked and self.rng.random() >= self.loss
 
+    def _answer_ok(self, receiver: SimServer, sender: SimServer) -> bool:
+        # A slow server's answer misses the deadline 3x as often.
+        if receiver.index in self.slow and self.rng.random() < min(1.0, 2 * self.loss):
+            return False
+        return self._leg_ok(receiver, sender)
+
     def _later(self, delay: float, action: Callable[[], None]) -> None:
         if delay <= 0:
             action()
@@ -185,14 +239,18 @@ class Simulation:
         receiver = self.by_url(receiver_url)
         message = sender.membership.view()
         incarnation = sender.incarnation
-        request_ok = receiver.alive and self._leg_ok(sender, receiver)
-        answer_ok = request_ok and self._leg_ok(receiver, sender)
+        request_ok = receiver.alive and sender.index not in self.mute and self._leg_ok(sender, receiver)
+        answer_ok = request_ok and self._answer_ok(receiver, sender)
         if not answer_ok:
             sender.backoff.record_failure(receiver_url, self.time)
         else:
             sender.backoff.record_success(receiver_url)
+            if sender.suspicions is not None:
+                sender.suspicions.contact(receiver_url)
         if not request_ok:
             return False
+        if receiver.suspicions is not None:
+            receiver.suspicions.contact(sender.url)
         answer_delay = self._leg_delay()
 
         def deliver_request() -> None:
@@ -219,9 +277,80 @@ class Simulation:
     # -- life cycle ----------------------------------------------------------
 
     def tick(self, server: SimServer) -> None:
+        # Ticks are due every round; a slow server's come rounds late.
+        late_rounds = 0 if server.last_tick_round is None else max(0, self.round - server.last_tick_round - 1)
+        server.last_tick_round = self.round
         plan = plan_tick(server.membership, self.wall_ms(server), self.time, server.rng, server.backoff, self.policy)
+        self._count_verdicts(plan.failed, "timeout")
+        if server.health is None or server.suspicions is None:
+            for target in plan.targets:
+                self.exchange(server, target.base_url)
+            return
+        now = self.mono_ms()
+        server.health.record_tick(now, int(late_rounds * self.config.interval * 1000), plan.paused)
+        healthy = server.health.healthy(now)
+        peers = server.membership.online_peers()
+        for suspect, witnesses in server.suspicions.due(now, server.membership.entries, peers, server.rng, healthy):
+            self._probe_round(server, suspect, witnesses)
         for target in plan.targets:
-            self.exchange(server, target.base_url)
+            ok = self.exchange(server, target.base_url)
+            if target is not plan.partner:
+                continue  # an offline peer not answering is no news
+            server.health.record_exchange(ok)
+            current = server.membership.entries.get(target.base_url)
+            if not ok and current is not None:
+                healthy = server.health.healthy(now)
+                peers = server.membership.online_peers()
+                witnesses = server.suspicions.start(current, now, peers, server.rng, healthy)
+                if witnesses:
+                    self._probe_round(server, current, witnesses)
+
+    def mono_ms(self) -> int:
+        """The virtual monotonic clock, in ms (what suspicions are timed by)."""
+        return int(self.time * 1000)
+
+    def _count_verdicts(self, verdicts: Iterable[ServerEntry], how: str) -> None:
+        for entry in verdicts:
+            suspect = self.by_url(entry.base_url)
+            if suspect.alive and suspect.membership.own.online:
+                self.false_verdicts[how] += 1
+
+    def _probe_round(self, accuser: SimServer, suspect: ServerEntry, witnesses: list[ServerEntry]) -> None:
+        """One suspicion round: ask each witness (request and answer legs
+        subject to the faults in force), each witness tries the suspect with
+        real exchanges, then the accuser concludes and pushes a verdict."""
+        assert accuser.health is not None and accuser.suspicions is not None
+        policy = self.suspicion_policy
+        now = self.mono_ms()
+        for entry in witnesses:
+            self.probe_requests += 1
+            witness = self.by_url(entry.base_url)
+            reachable: bool | None = None
+            if witness.alive and accuser.index not in self.mute and self._leg_ok(accuser, witness):
+                reached = False
+                for _ in range(policy.witness_attempts):
+                    self.witness_exchanges += 1
+                    if self.exchange(witness, suspect.base_url):
+                        reached = True
+                        break
+                # A witness without the fast path (health None) still tests.
+                healthy = witness.health is None or witness.health.healthy(now)
+                said = witness_answer(reached, healthy)
+                if self._answer_ok(witness, accuser):
+                    reachable = said
+            accuser.health.record_exchange(reachable is not None)
+            accuser.suspicions.answer(suspect.base_url, entry.base_url, reachable)
+        verdict = accuser.suspicions.conclude(suspect.base_url, now, accuser.membership.entries.get(suspect.base_url))
+        if verdict is None:
+            return
+        self._count_verdicts([verdict], "probe")
+        accuser.membership.merge([verdict], self.wall_ms(accuser), self.time)
+        # Spread at once, as a drain is, but to several peers (monitors first).
+        fanout = GoodbyeFanout(goodbye_order(accuser.membership, accuser.rng), fanout=policy.verdict_fanout)
+        while batch := fanout.start():
+            for peer in batch:
+                self.verdict_pushes += 1
+                fanout.record(self.exchange(accuser, peer.base_url))
 
     def run_round(self) -> None:
         order = self.live()
@@ -231,7 +360,7 @@ class Simulation:
         for k, server in enumerate(order):
             self.time = start + k * step
             self._deliver_due()
-            if server.alive:
+            if server.alive and (server.index not in self.slow or self.round % 3 == server.index % 3):
                 self.tick(server)
         self.round += 1
         self.time = self.round * self.config.interval
@@ -242,13 +371,12 @@ class Simulation:
         server.final_version = server.membership.own.last_update
 
     def leave(self, server: SimServer) -> None:
-        """Graceful shutdown: offline with a new version, tell up to three peers."""
-        server.membership.set_online(False, self.wall_ms(server))
-        told = 0
-        for peer in goodbye_order(server.membership, server.rng):
-            if told >= SHUTDOWN_FANOUT:
-                break
-            told += self.exchange(server, peer.base_url)
+        """Graceful shutdown, as a server leaves (one call after the other
+        here): offline with a new version, tell up to three peers."""
+        fanout = GoodbyeFanout(begin_leave(server.membership, self.wall_ms(server), server.rng))
+        while batch := fanout.start():
+            for peer in batch:
+                fanout.record(self.exchange(server, peer.base_url))
         server.alive = False
         server.departed = True
         server.final_version = server.membership.own.last_update
@@ -260,8 +388,9 @@ class Simulation:
         server.departed = False
         server.final_version = None
         server.incarnation += 1
-        server.backoff = PeerBackoff(base=self.config.interval, limit=8 * self.config.interval)
+        server.backoff = self.policy.new_backoff()
         server.membership = self._fresh_membership(server)
+        self._fresh_detector(server)
         others = [s for s in self.live() if s is not server]
         if others:
             source = self.rng.choice(others)
@@ -273,9 +402,7 @@ class Simulation:
     def set_online(self, server: SimServer, online: bool) -> None:
         """Drain or return through the control endpoint, then spread at once."""
         if server.membership.set_online(online, self.wall_ms(server)):
-            partner = choose_partner(
-                server.membership.online_peers(), server.rng, self.config.monitor_preference, server.backoff, self.time
-            )
+            partner = spread_partner(server.membership, server.rng, self.policy, server.backoff, self.time)
             if partner is not None:
                 self.exchange(server, partner.base_url)
 

@@ -1,4 +1,13 @@
-"""Flask-ClusterShazbot: gossip-based cluster membership for Flask servers."""
+"""Flask-ClusterShazbot: gossip-based cluster membership for Flask servers.
+
+The public API is what this package's ``__all__`` lists, plus the modules
+:mod:`flask_clustershazbot.signals` and :mod:`flask_clustershazbot.gunicorn`.
+Everything else (every other module and subpackage, such as ``node``,
+``protocol`` or ``web``, and the objects they define even where a public
+property returns one, such as ``Shazbot.node``) is internal and may change in
+any release. docs/api.rst documents the public API; docs/development.md
+describes the internal layout.
+"""
 
 from __future__ import annotations
 

@@ -33,33 +33,86 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True)
 class ShazbotConfig:
+    """One app's settings, checked: built by :func:`load_config` from the
+    ``SHAZBOT_*`` keys (each field's comment names its key). Durations are
+    seconds. README "Configuration" gives the same keys as a table."""
+
+    #: SHAZBOT_SECRET: the gossip secrets; the first is sent, all are accepted.
     secrets: tuple[str, ...]
+    #: SHAZBOT_CONTROL_SECRET: the control secrets (control endpoint, status
+    #: page); the first is sent, all are accepted; none is a gossip secret.
     control_secrets: tuple[str, ...]
+    #: SHAZBOT_BASE_URL: this server's own URL as peers reach it, normalized.
     base_url: str
+    #: SHAZBOT_MASTER_LIST: where the master list is read (``http(s)://``,
+    #: ``file://`` or ``s3://``).
     master_list: str
+    #: SHAZBOT_MASTER_LIST_UPDATE: where the master list is written, the same
+    #: kind of store as :attr:`master_list`.
     master_list_update: str
+    #: SHAZBOT_MASTER_LIST_UPDATE_AUTH: the whole ``Authorization`` header
+    #: value sent with an ``http(s)://`` write; ``None`` for ``file://`` and
+    #: ``s3://``.
     master_list_update_auth: str | None = None
+    #: SHAZBOT_GOSSIP_INTERVAL: seconds between gossip ticks (each jittered
+    #: by up to 10%).
     gossip_interval: float = 30.0
+    #: SHAZBOT_MASTER_ANNOUNCE_MINIMUM: earliest master-list write after start.
     master_announce_minimum: float = 300.0
+    #: SHAZBOT_MASTER_ANNOUNCE_INTERVAL: the extra random delay before each
+    #: master-list write, uniform in [0, this].
     master_announce_interval: float = 600.0
+    #: SHAZBOT_MONITOR: whether this server is a monitor.
     monitor: bool = False
+    #: SHAZBOT_MONITOR_PREFERENCE: the chance that a tick's partner is drawn
+    #: from the online monitors, 0 to 1.
     monitor_preference: float = 0.5
+    #: SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN: write the master list while
+    #: shutting down.
     update_master_list_on_shutdown: bool = False
+    #: SHAZBOT_FAILURE_TIMEOUT: seconds without a heartbeat before a peer is
+    #: declared offline; ``None`` derives it from the interval and the view
+    #: size (docs/protocol.md).
     failure_timeout: float | None = None
+    #: SHAZBOT_OFFLINE_RETENTION: how long an entry is kept after its last update.
     offline_retention: float = 86400.0
+    #: SHAZBOT_MAX_CLOCK_SKEW: entries dated further than this in the future
+    #: are refused.
     max_clock_skew: float = 300.0
+    #: SHAZBOT_MAX_CONTENT_LENGTH: the largest request or peer answer body, in
+    #: bytes (at least 65,536); larger ones get 413.
     max_content_length: int = 8 * 1024 * 1024
+    #: SHAZBOT_AUTOSTART: start the member on the first request; ``False``
+    #: leaves it to :meth:`Shazbot.start <flask_clustershazbot.Shazbot.start>`.
     autostart: bool = True
-    # Not in the original library; documented in README "Configuration".
+    # Not in the original library from here on; documented in README "Configuration".
+    #: SHAZBOT_URL_PREFIX: where the blueprint is mounted, the same on every
+    #: server (``/`` then printable ASCII, no trailing ``/``).
     url_prefix: str = "/clustershazbot"
+    #: SHAZBOT_REQUEST_TIMEOUT: the total deadline of every outgoing call, to
+    #: peers and to master-list stores.
     request_timeout: float = 5.0
+    #: SHAZBOT_SHUTDOWN_TIMEOUT: the total time the goodbye (and the
+    #: master-list write, if configured) may take.
     shutdown_timeout: float = 5.0
+    #: SHAZBOT_STATE_PATH: the SQLite file shared by this server's processes;
+    #: ``None`` picks one (README "Deploying with gunicorn").
     state_path: str | None = None
+    #: SHAZBOT_ALLOWED_PEERS: the host patterns and CIDR ranges this server
+    #: may talk to and keep entries for (docs/configuration.md gives the
+    #: syntax); ``None`` allows all.
     allowed_peers: tuple[str, ...] | None = None
     # A full view (this server included) must pass a peer with the same
     # settings, so the per-message cap is never below the view cap (checked).
+    #: SHAZBOT_MAX_ENTRIES_PER_MESSAGE: a gossip message listing more servers
+    #: gets 413; never below :attr:`max_view_size`.
     max_entries_per_message: int = 20_000
+    #: SHAZBOT_MAX_VIEW_SIZE: new servers beyond this many are refused.
     max_view_size: int = 20_000
+    #: SHAZBOT_INDIRECT_PROBES: witnesses asked to try a peer after a failed
+    #: exchange, before it is declared offline (docs/protocol.md section
+    #: 8.4); 0 leaves failure detection to the heartbeat timeout alone.
+    indirect_probes: int = 3
 
     @property
     def gossip_secret(self) -> str:
@@ -79,10 +132,13 @@ class ShazbotConfig:
 
     @property
     def control_secret(self) -> str:
+        """The control secret this server sends (the first configured)."""
         return self.control_secrets[0]
 
 
 def parse_bool(value: Any) -> bool:
+    """``true``/``yes``/``on``/``1`` or ``false``/``no``/``off``/``0``/empty,
+    any case; raises ``ValueError`` for anything else."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -174,6 +230,19 @@ def _content_length(value: Any) -> int:
     return number
 
 
+def _count(value: Any) -> int:
+    """A whole number, 0 or more (at most 10: each is a request per suspicion round)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number (got {value!r})")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number (got {value!r})") from None
+    if not 0 <= number <= 10:
+        raise ValueError(f"must be between 0 and 10 (got {value!r})")
+    return number
+
+
 def _size(value: Any) -> int:
     try:
         number = int(str(value).strip())
@@ -249,6 +318,7 @@ KNOWN_KEYS = frozenset(
         "SHAZBOT_ALLOWED_PEERS",
         "SHAZBOT_MAX_ENTRIES_PER_MESSAGE",
         "SHAZBOT_MAX_VIEW_SIZE",
+        "SHAZBOT_INDIRECT_PROBES",
     }
 )
 
@@ -328,6 +398,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_ALLOWED_PEERS", "allowed_peers", parse_allowed_peers)
     read("SHAZBOT_MAX_ENTRIES_PER_MESSAGE", "max_entries_per_message", _size)
     read("SHAZBOT_MAX_VIEW_SIZE", "max_view_size", _size)
+    read("SHAZBOT_INDIRECT_PROBES", "indirect_probes", _count)
 
     read_scheme = str(values.get("master_list", "")).split(":", 1)[0].lower()
     kinds = {scheme if scheme in ("file", "s3") else "http" for scheme in (read_scheme, update_scheme)}

@@ -35,6 +35,7 @@ class ClientError(ShazbotError):
         self.headers = headers or {}
 
     def to_json(self) -> dict[str, Any]:
+        """The JSON error body: ``{"error": ...}`` and, for a 400 about fields, ``"details"``."""
         body: dict[str, Any] = {"error": self.message}
         if self.details is not None:
             body["details"] = self.details
@@ -51,6 +52,24 @@ class InvalidMessage(ClientError):
 
 class PayloadTooLarge(ClientError):
     status = 413
+
+
+class Forbidden(ClientError):
+    """An authenticated request asked for something this server may not do
+    (a probe of a URL outside SHAZBOT_ALLOWED_PEERS)."""
+
+    status = 403
+
+
+class NotAWitness(ClientError):
+    """This server cannot judge a probe now (it is unhealthy itself, or
+    already checking as many peers as it may): 503, and the asker treats it
+    as no answer."""
+
+    status = 503
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Not a witness now: {why}.", headers={"Retry-After": "1"})
 
 
 class StoreBusy(ClientError):

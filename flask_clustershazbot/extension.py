@@ -26,7 +26,7 @@ from .config import ShazbotConfig, load_config
 from .member import Member
 from .node import ClusterNode
 from .protocol.model import ServerEntry, ServerList
-from .state.sqlite import SqliteStore
+from .state.base import StateStore
 from .web.blueprint import create_blueprint
 from .web.handlers import Body, RequestHandlers
 
@@ -69,7 +69,8 @@ class Shazbot:
         SHAZBOT_MAX_CONTENT_LENGTH, SHAZBOT_AUTOSTART, SHAZBOT_URL_PREFIX,
         SHAZBOT_REQUEST_TIMEOUT, SHAZBOT_SHUTDOWN_TIMEOUT, SHAZBOT_STATE_PATH,
         SHAZBOT_ALLOWED_PEERS, SHAZBOT_MAX_ENTRIES_PER_MESSAGE,
-        SHAZBOT_MAX_VIEW_SIZE. Any other ``SHAZBOT_*`` key gets a warning.
+        SHAZBOT_MAX_VIEW_SIZE, SHAZBOT_INDIRECT_PROBES. Any other ``SHAZBOT_*``
+        key gets a warning.
         """
         if "shazbot" in app.extensions:
             raise RuntimeError("Shazbot is already registered on this app; call init_app once per app")
@@ -108,7 +109,8 @@ class Shazbot:
 
     @property
     def member(self) -> Member:
-        """The member of the current app (internal parts: for tests and tools)."""
+        """The member of the current app. Internal: for tests and tools; its
+        type and contents may change in any release."""
         return self._member()
 
     @property
@@ -118,17 +120,21 @@ class Shazbot:
 
     @property
     def node(self) -> ClusterNode:
-        """The current app's protocol node (internal)."""
+        """The current app's protocol node. Internal: for tests and tools; its
+        type and contents may change in any release."""
         return self._member().node
 
     @property
     def handlers(self) -> RequestHandlers:
-        """The current app's endpoint functions (internal)."""
+        """The current app's endpoint functions. Internal: for tests and
+        tools; its type and contents may change in any release."""
         return self._member().handlers
 
     @property
-    def shared_store(self) -> SqliteStore | None:
-        """The store shared by this server's processes, if it has several."""
+    def shared_store(self) -> StateStore | None:
+        """The store shared by this server's processes, if it has several.
+        Internal: for tests and tools; its type and contents may change in
+        any release."""
         return self._member().shared_store
 
     # -- life cycle ----------------------------------------------------------

@@ -23,22 +23,26 @@ import os
 from typing import Any
 
 from .member import Member
-from .state.process import HOOKS_ENV
+from .state.server import mark_gunicorn_hooks_installed
 
 __all__ = ["on_starting", "post_worker_init", "on_exit"]
 
 
 def on_starting(server: Any) -> None:
-    os.environ[HOOKS_ENV] = "1"
+    """Master: mark the hooks installed, for the workers to see."""
+    mark_gunicorn_hooks_installed()
 
 
 def post_worker_init(worker: Any) -> None:
+    """Each worker: start every autostarting member now."""
     for member in Member.instances():
         if member.config.autostart:
             member.start()
 
 
 def on_exit(server: Any) -> None:
+    """Master, after all workers stop: say goodbye for the server once (or hand
+    the run back after an aborted USR2 upgrade)."""
     # During a USR2 upgrade the new master's arbiter knows the old master's
     # pid; if the new master exits while the old one (its parent) still
     # serves, the upgrade was aborted and the server has not stopped.

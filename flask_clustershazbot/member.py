@@ -25,24 +25,19 @@ gunicorn master says goodbye once, when the whole server stops.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
-import os
 import threading
-import time
 import weakref
 from typing import ClassVar
 
 from flask import Flask, current_app
 
 from .config import ShazbotConfig
-from .errors import StoreBusy
 from .loop import GossipLoop
 from .node import ClusterNode
 from .signal_dispatch import SignalDispatcher
-from .state.election import LeaderElection
-from .state.process import gunicorn_hooks_installed, run_id, under_gunicorn
-from .state.sqlite import SqliteStore, default_state_path
+from .state.base import StateStore
+from .state.server import ProcessGroup, process_group
 from .web.handlers import RequestHandlers
 
 log = logging.getLogger("flask_clustershazbot")
@@ -58,8 +53,9 @@ class Member:
     def __init__(self, app: Flask, config: ShazbotConfig) -> None:
         self.app = app
         self.config = config
-        state_path = config.state_path or (default_state_path(config.base_url) if under_gunicorn() else None)
-        self.node = ClusterNode(config, state_path=state_path)
+        #: The processes serving this server: its store, run and leader.
+        self.processes: ProcessGroup = process_group(config.state_path, config.base_url)
+        self.node = ClusterNode(config, open_store=self.processes.open_store)
         self.handlers = RequestHandlers(self.node, config, on_control=self.spread)
         self._signalled = SignalDispatcher(app)
         self._loop = GossipLoop(self.node, after_job=self._send_signals)
@@ -68,7 +64,6 @@ class Member:
         # shutdown() has returned.
         self._lock = threading.RLock()
         self._state = "new"  # new -> running -> stopped
-        self._election: LeaderElection | None = None
         Member._instances.add(self)
 
     @classmethod
@@ -86,10 +81,9 @@ class Member:
             self.start()
 
     @property
-    def shared_store(self) -> SqliteStore | None:
+    def shared_store(self) -> StateStore | None:
         """The store shared by this server's processes, if it has several."""
-        store = self.node.store
-        return store if isinstance(store, SqliteStore) else None
+        return self.node.store if self.processes.shared else None
 
     @property
     def is_leader(self) -> bool:
@@ -113,60 +107,16 @@ class Member:
             _shutdown_at_exit(self)
 
     def _begin(self) -> None:
-        """Go online and start the loop, or join the leader election."""
-        store = self.shared_store
-        if store is None:
-            self.node.begin_run()
-            self._loop.start()
-        else:
-            try:
-                self._join_run(store)
-            except StoreBusy:
-                # Another process of this server holds the state locked
-                # (stopped mid-write): never fail a gunicorn worker's boot
-                # over it, join the run as soon as the lock is free.
-                log.warning("shared state busy at start; joining the run in the background")
-                threading.Thread(target=self._join_run_later, args=(store,), name="shazbot-join",
-                                 daemon=True).start()
-            if under_gunicorn() and not gunicorn_hooks_installed():
-                log.warning(
-                    "running under gunicorn without the flask_clustershazbot.gunicorn hooks: "
-                    "this server will not say goodbye when it stops; see README 'Deploying with gunicorn'"
-                )
-            self._election = LeaderElection(store.path + ".lock", self._lead)
-            self._election.start()
-
-    def _join_run(self, store: SqliteStore) -> None:
-        serving_pid = os.getppid() if under_gunicorn() else os.getpid()
-        # Only a gunicorn worker can join a run already under way (its
-        # server's); any other start, even in the same process, is new.
-        if store.claim_instance(run_id(serving_pid)) or not under_gunicorn():
-            self.node.begin_run()
-
-    def _join_run_later(self, store: SqliteStore) -> None:
-        delay = 0.5
-        while True:
-            with self._lock:
-                if self._state != "running":
-                    return
-                try:
-                    self._join_run(store)
-                    return
-                except StoreBusy:
-                    pass
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        """Join the server's run (online with a new version if it is new),
+        then run the loop here once this process is elected to."""
+        self.processes.join_run(self.node.begin_run)
+        self.processes.elect(self._lead)
 
     def _lead(self) -> None:
         with self._lock:
             if self._state != "running":
                 return
             self._loop.start()
-            store = self.shared_store
-            if store is not None:
-                # Informational only; the loop runs regardless.
-                with contextlib.suppress(StoreBusy):
-                    store.set_meta("leader_pid", str(os.getpid()))
 
     def _send_signals(self) -> None:
         """Hand the view to the signal dispatcher (in the loop's process).
@@ -192,23 +142,24 @@ class Member:
         """
         with self._lock:
             if self._state != "running":
+                if self._state == "new":
+                    # Never started, but requests may have opened connections.
+                    self.node.close()
                 self._state = "stopped"
                 return
             self._state = "stopped"
             self._loop.stop()
             # Undelivered signals are dropped; a receiver still running is not waited for long.
             self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
-            if self._election is not None:
-                self._election.release()
-            if self.shared_store is None or not under_gunicorn():
+            self.processes.release()
+            if self.processes.goodbye_on_shutdown:
                 self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
             self.node.close()
 
     def leave_server(self) -> None:
         """Say goodbye for the whole server from the gunicorn master, once all
         its workers are gone; does nothing if this run never started."""
-        store = self.shared_store
-        if store is None or store.get_meta("instance") != run_id(os.getpid()):
+        if not self.processes.owns_run():
             return
         self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
         self.node.close()
@@ -217,9 +168,7 @@ class Member:
         """In the new master of an aborted gunicorn ``USR2`` upgrade: the old
         master ``pid`` keeps serving, so this run is its again (it says
         goodbye when it stops) and nothing is announced now."""
-        store = self.shared_store
-        if store is not None and store.get_meta("instance") == run_id(os.getpid()):
-            store.set_meta("instance", run_id(pid))
+        self.processes.hand_back_run(pid)
         log.info("gunicorn upgrade aborted: the old master (pid %d) keeps serving this server", pid)
 
 

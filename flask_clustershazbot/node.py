@@ -1,5 +1,5 @@
 """The running server: protocol operations wired to a state store, a peer
-client and a master list. No Flask and no scheduler here: the blueprint calls
+transport and a master list. No Flask and no scheduler here: the blueprint calls
 the ``receive_*`` methods, the gossip loop calls the others.
 
 Errors from peers and stores are logged and counted, never raised into the
@@ -15,22 +15,29 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from .config import ShazbotConfig
-from .deadline import deadline
+from .deadline import deadline, deadline_session
+from .detection import FastDetector
 from .errors import MasterListError
 from .masterlist.backend import open_master_list
 from .masterlist.core import MasterListStore
 from .protocol.allowlist import PeerAllowList
 from .protocol.membership import Membership, MergeReport
 from .protocol.model import ServerEntry, ServerList, entries_to_wire
-from .protocol.peers import PeerBackoff, choose_partner
 from .protocol.text import printable
-from .protocol.tick import SHUTDOWN_FANOUT, TickPolicy, goodbye_order, plan_tick
-from .state.base import MemoryStore, StateStore
-from .state.sqlite import SqliteStore
-from .transport import ExchangeError, PeerClient
+from .protocol.tick import (
+    SHUTDOWN_FANOUT,
+    GoodbyeFanout,
+    TickPlan,
+    TickPolicy,
+    begin_leave,
+    plan_tick,
+    spread_partner,
+)
+from .state.base import StateStore, Stats, StoreOpener
+from .state.server import store_at
+from .transport import ExchangeError, PeerClient, PeerTransport
 from .wire import encode_gossip, fit_gossip
 
 __all__ = ["ClusterNode"]
@@ -49,12 +56,18 @@ def wall_clock_ms() -> int:
 
 
 class ClusterNode:
+    """One server's protocol operations. Everything it touches enters through
+    the constructor, so that tests can replace it: ``transport`` (how peers
+    are reached; HTTP by default), ``master_list``, the clocks ``wall_ms`` and
+    ``monotonic``, and ``rng``."""
+
     def __init__(
         self,
         config: ShazbotConfig,
         *,
         state_path: str | None = None,
-        client: PeerClient | None = None,
+        open_store: StoreOpener | None = None,
+        transport: PeerTransport | None = None,
         master_list: MasterListStore | None = None,
         wall_ms: Callable[[], int] = wall_clock_ms,
         monotonic: Callable[[], float] = time.monotonic,
@@ -66,11 +79,12 @@ class ClusterNode:
         self.rng = rng or random.Random()
         self.allowlist = PeerAllowList(config.allowed_peers)
         # One process keeps its view in memory; several processes serving one
-        # server share it through a file (see sqlite_store).
-        self.store: StateStore = (
-            SqliteStore(state_path, self.new_membership) if state_path else MemoryStore(self.new_membership())
-        )
-        self.client = client or PeerClient(
+        # server share it through a file: the process group's choice
+        # (state/server.py); a bare ``state_path`` is for tools and benchmarks.
+        self.store: StateStore = (open_store or store_at(state_path))(self.new_membership)
+        #: The server's counters, kept by the store (shared like the view).
+        self.stats: Stats = self.store.stats
+        self.transport: PeerTransport = transport or PeerClient(
             secret=config.gossip_secret,
             sender=config.base_url,
             url_prefix=config.url_prefix,
@@ -81,21 +95,19 @@ class ClusterNode:
             config.master_list,
             config.master_list_update,
             config.master_list_update_auth,
-            session=self.client.session,
+            # An HTTP master list shares the peer client's connection pool.
+            session=self.transport.session if isinstance(self.transport, PeerClient) else deadline_session(),
             timeout=config.request_timeout,
             max_body=config.max_content_length,
         )
-        self.backoff = PeerBackoff(base=config.gossip_interval, limit=8 * config.gossip_interval)
         self.policy = TickPolicy(config.gossip_interval, config.monitor_preference, config.failure_timeout)
-        self.counters: Counter[str] = Counter()  # this process's counts
-        self.marks: dict[str, float] = {}  # this process's latest times (epoch seconds)
-        self._counter_lock = threading.Lock()
-        self._pending: Counter[str] = Counter()
-        self._pending_marks: dict[str, float] = {}
-        if isinstance(self.store, SqliteStore):
-            self.store.take_pending = self._take_pending
+        self.backoff = self.policy.new_backoff()
+        self._counter_lock = threading.Lock()  # guards the refusal warnings' memory
         # (counter, source) -> (monotonic time of the last warning, refusals since)
         self._refusal_warnings: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+        #: Suspicion after a failed exchange, confirmed by witnesses
+        #: (SHAZBOT_INDIRECT_PROBES; docs/protocol.md section 8.4).
+        self.detector = FastDetector(self)
 
     def encode(self, view: list[ServerEntry]) -> bytes:
         """Our view as a gossip message that a peer with our settings accepts
@@ -114,30 +126,17 @@ class ClusterNode:
         )
 
     def count(self, name: str, amount: int = 1) -> None:
-        with self._counter_lock:
-            self.counters[name] += amount
-            self._pending[name] += amount
+        """Add ``amount`` to the server's counter ``name`` (see :attr:`stats`)."""
+        self.stats.count(name, amount)
 
     def mark(self, name: str) -> None:
         """Record that ``name`` happened now (for the metrics' timestamps)."""
-        now = self._wall_ms() / 1000
-        with self._counter_lock:
-            self.marks[name] = now
-            self._pending_marks[name] = now
+        self.stats.mark(name, self._wall_ms() / 1000)
 
-    def _take_pending(self) -> tuple[dict[str, int], dict[str, float]]:
-        with self._counter_lock:
-            counts, marks = dict(self._pending), dict(self._pending_marks)
-            self._pending.clear()
-            self._pending_marks.clear()
-        return counts, marks
-
-    def totals(self) -> tuple[dict[str, int], dict[str, float]]:
-        """Counters and latest times for the whole server (every process)."""
-        if isinstance(self.store, SqliteStore):
-            return self.store.totals()
-        with self._counter_lock:
-            return dict(self.counters), dict(self.marks)
+    @property
+    def counters(self) -> Counter[str]:
+        """This process's counts, as a snapshot."""
+        return Counter(self.stats.local()[0])
 
     # -- reading -------------------------------------------------------------
 
@@ -152,48 +151,36 @@ class ClusterNode:
     def server_list(self) -> ServerList:
         return entries_to_wire(self.entries())
 
-    def status(self) -> dict[str, Any]:
-        """What the status page shows: each server, how long it has been
-        silent here, and whether it is suspected (silent for more than half
-        the failure timeout)."""
-        now_ms, mono = self._wall_ms(), self._mono()
-        with self.store.transaction() as membership:
-            timeout = self.policy.timeout_for(len(membership.entries))
-            own = membership.own
-            servers = []
-            for entry in sorted(membership.view()):
-                is_self = entry.base_url == own.base_url
-                silent = None if is_self else max(mono - membership.heard_at.get(entry.base_url, mono), 0.0)
-                servers.append({
-                    "baseUrl": entry.base_url,
-                    "online": entry.online,
-                    "monitor": entry.monitor,
-                    "lastUpdate": entry.last_update,
-                    "ageSeconds": max(now_ms - entry.last_update, 0) / 1000,
-                    "silentSeconds": silent,
-                    "suspected": entry.online and silent is not None and silent > timeout / 2,
-                    "self": is_self,
-                })
-        online = sum(1 for s in servers if s["online"])
-        return {
-            "self": own.to_wire() | {"online": own.online},
-            "servers": servers,
-            "online": online,
-            "offline": len(servers) - online,
-            "failureTimeout": timeout,
-        }
+    def wall_ms(self) -> int:
+        """This server's wall clock, in epoch milliseconds (as entries date)."""
+        return self._wall_ms()
+
+    def monotonic(self) -> float:
+        """This server's monotonic clock, in seconds (as silences are timed)."""
+        return self._mono()
 
     # -- serving -------------------------------------------------------------
 
-    def receive_gossip(self, incoming: list[ServerEntry], source: str = "a peer") -> list[ServerEntry]:
-        """Merge a peer's view; return ours after the merge (the answer)."""
+    def receive_gossip(
+        self, incoming: list[ServerEntry], source: str = "a peer", sender_url: str | None = None
+    ) -> list[ServerEntry]:
+        """Merge a peer's view; return ours after the merge (the answer).
+        ``sender_url``: the sender's base URL if it named itself (it is
+        alive: any suspicion of it ends)."""
         self.count("exchanges_received")
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(incoming, now_ms, mono)
             view = membership.view()
         self._log_report(report, source)
+        if sender_url is not None:
+            self.detector.contact(sender_url)
         return view
+
+    def knows(self, base_url: str) -> bool:
+        """Whether ``base_url`` is in this server's view."""
+        with self.store.transaction() as membership:
+            return base_url in membership.entries
 
     def begin_run(self) -> None:
         """A new run of this server: online with a new version, and a fresh
@@ -233,6 +220,17 @@ class ClusterNode:
         with self.store.transaction() as membership:
             plan = plan_tick(membership, now_ms, mono, self.rng, self.backoff, self.policy)
             message = self.encode(membership.view())
+            probing = self.detector.enabled
+            online = membership.online_peers() if probing else []
+            # Only the suspects are looked up: no copy of a large view.
+            suspects = {
+                url: membership.entries[url] for url in self.detector.suspects() if url in membership.entries
+            }
+        try:
+            self.detector.tick_started(plan, suspects, online)
+            self._tick_exchanges(plan, message, online)
+        finally:
+            self.detector.tick_ended()
         for failed in plan.failed:
             self.count("failures_detected")
             log.info("server %s declared offline: no heartbeat for %.1fs", failed.base_url, plan.timeout)
@@ -243,22 +241,30 @@ class ClusterNode:
                 "server %s forgotten: dated more than %ss ahead of this server's clock (did this clock go back?)",
                 gone, self.config.max_clock_skew,
             )
+
+    def _tick_exchanges(self, plan: TickPlan, message: bytes, online: list[ServerEntry]) -> None:
         for target in plan.targets:
-            self.exchange_with(target.base_url, message)
+            ok = self.exchange_with(target.base_url, message)
+            if target is plan.partner:
+                self.detector.partner_exchanged(target, ok, online)
 
     def spread(self) -> None:
         """One extra exchange at once, so a drain or return travels fast."""
         mono = self._mono()
         with self.store.transaction() as membership:
-            partner = choose_partner(
-                membership.online_peers(), self.rng, self.config.monitor_preference, self.backoff, mono
-            )
+            partner = spread_partner(membership, self.rng, self.policy, self.backoff, mono)
             message = self.encode(membership.view())
         if partner is not None:
             self.exchange_with(partner.base_url, message)
 
     def exchange_with(
-        self, base_url: str, message: bytes, timeout: float | None = None, *, merge_answer: bool = True
+        self,
+        base_url: str,
+        message: bytes,
+        timeout: float | None = None,
+        *,
+        merge_answer: bool = True,
+        record_backoff: bool = True,
     ) -> bool:
         """POST our view to one peer and merge its answer (unless
         ``merge_answer`` is false: a leaving server has no use for it); never
@@ -270,27 +276,53 @@ class ClusterNode:
             return False
         self.count("exchanges_sent")
         try:
-            answer = self.client.exchange(base_url, message, timeout)
+            answer = self.transport.exchange(base_url, message, timeout)
         except ExchangeError as exc:
             self.count("exchanges_failed")
             self.count(f"exchanges_failed_{exc.reason}")
-            self.backoff.record_failure(base_url, self._mono())
+            if record_backoff:
+                self.backoff.record_failure(base_url, self._mono())
             log.debug("exchange with %s failed: %s", base_url, printable(str(exc)))
             return False
         except Exception:  # a bug must not kill the loop
             self.count("exchanges_failed")
             log.exception("exchange with %s failed unexpectedly", base_url)
             return False
-        self.backoff.record_success(base_url)
+        if record_backoff:
+            self.backoff.record_success(base_url)
         self.mark("exchange_success")
+        self.detector.contact(base_url)
         if not merge_answer:
             return True
+        self.merge_answer(answer, base_url)
+        return True
+
+    def merge_answer(self, answer: list[ServerEntry], base_url: str) -> None:
+        """Merge the entries a peer answered with."""
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(answer, now_ms, mono)
         log.debug("exchanged views with %s (%d entries back)", base_url, len(answer))
         self._log_report(report, base_url)
-        return True
+
+    def fan_out(
+        self,
+        peers: list[ServerEntry],
+        message: bytes,
+        seconds: float,
+        fanout: int = SHUTDOWN_FANOUT,
+        *,
+        merge_answers: bool = True,
+        record_backoff: bool = True,
+    ) -> int:
+        """Send ``message`` to ``fanout`` of ``peers`` at once, in order, the
+        next one started when one fails, all within ``seconds``; return how
+        many took it (:class:`GoodbyeFanout` decides). ``record_backoff``:
+        from threads other than the loop's, leave the partner backoff alone
+        (the loop's own state)."""
+        sender = _Fanout(self, peers, message, self._mono() + seconds, fanout, merge_answers, record_backoff)
+        sender.begin()
+        return sender.wait()
 
     def announce(self) -> None:
         """Read-merge-write of the master list; raises :class:`MasterListError`."""
@@ -319,13 +351,14 @@ class ClusterNode:
         seconds. The peers are told in parallel, so one that hangs costs its
         own call, not the others' budget."""
         end = self._mono() + self.config.shutdown_timeout
+        # No verdict from a server on its way out; rounds in flight get a moment.
+        self.detector.close(timeout=min(1.0, self.config.shutdown_timeout / 5))
         with self.store.transaction() as membership:
-            membership.set_online(False, self._wall_ms())
-            peers = goodbye_order(membership, self.rng)
+            peers = begin_leave(membership, self._wall_ms(), self.rng)
             # Our own offline entry alone: a goodbye must arrive, and a
             # 20,000-entry view would not within a few seconds.
             message = self.encode([membership.own])
-        goodbye = _Goodbye(self, peers, message, end)
+        goodbye = _Fanout(self, peers, message, end, SHUTDOWN_FANOUT, merge_answers=False, record_backoff=True)
         goodbye.begin()
         if write_master_list:
             try:
@@ -338,7 +371,8 @@ class ClusterNode:
         log.info("this server left the cluster; told %d peer(s)", told)
 
     def close(self) -> None:
-        self.client.close()
+        self.detector.close(timeout=0)
+        self.transport.close()
         self.store.close()
 
     # -- logging -------------------------------------------------------------
@@ -394,19 +428,23 @@ class ClusterNode:
             log.debug("dropped %d entries from %s older than the retention", len(report.dropped_stale), source)
 
 
-class _Goodbye:
-    """Tells peers, in order, that this server leaves: up to SHUTDOWN_FANOUT
-    calls at once, the next peer tried when one fails, until SHUTDOWN_FANOUT
-    have heard it or the time is up."""
+class _Fanout:
+    """Tells several peers at once (a goodbye, an offline verdict), as
+    :class:`GoodbyeFanout` decides: each call in its own thread, all within
+    the end time."""
 
-    def __init__(self, node: ClusterNode, peers: list[ServerEntry], message: bytes, end: float) -> None:
+    def __init__(
+        self, node: ClusterNode, peers: list[ServerEntry], message: bytes, end: float, fanout: int,
+        merge_answers: bool,
+        record_backoff: bool,
+    ) -> None:
         self._node = node
-        self._peers = iter(peers)
+        self._fanout = GoodbyeFanout(peers, fanout=fanout)
         self._message = message
         self._end = end
+        self._merge = merge_answers
+        self._record_backoff = record_backoff
         self._results: queue.Queue[bool] = queue.Queue()
-        self._in_flight = 0
-        self.told = 0
 
     def _remaining(self) -> float:
         return self._end - self._node._mono()
@@ -414,33 +452,32 @@ class _Goodbye:
     def _send(self, base_url: str, timeout: float) -> None:
         told = False
         try:
-            told = self._node.exchange_with(base_url, self._message, timeout=timeout, merge_answer=False)
+            told = self._node.exchange_with(
+                base_url, self._message, timeout=timeout, merge_answer=self._merge, record_backoff=self._record_backoff
+            )
         except Exception:  # never a traceback from a daemon thread at exit
-            log.debug("goodbye to %s failed", base_url, exc_info=True)
+            log.debug("telling %s failed", base_url, exc_info=True)
         finally:
             self._results.put(told)
 
-    def _launch(self) -> bool:
-        peer = next(self._peers, None)
+    def _launch(self) -> None:
         remaining = self._remaining()
-        if peer is None or remaining <= 0:
-            return False
-        self._in_flight += 1
-        try:
-            threading.Thread(
-                target=self._send, args=(peer.base_url, remaining), name="shazbot-goodbye", daemon=True
-            ).start()
-        except RuntimeError:  # no new threads at interpreter exit (Python 3.12): one at a time
-            self._send(peer.base_url, remaining)
-        return True
+        if remaining <= 0:
+            return
+        for peer in self._fanout.start():
+            try:
+                threading.Thread(
+                    target=self._send, args=(peer.base_url, remaining), name="shazbot-fanout", daemon=True
+                ).start()
+            except RuntimeError:  # no new threads at interpreter exit (Python 3.12): one at a time
+                self._send(peer.base_url, remaining)
 
     def begin(self) -> None:
-        while self._in_flight < SHUTDOWN_FANOUT and self._launch():
-            pass
+        self._launch()
 
     def wait(self) -> int:
         """Wait for the answers (at most until the end); return how many peers heard it."""
-        while self._in_flight and self.told < SHUTDOWN_FANOUT:
+        while not self._fanout.done:
             remaining = self._remaining()
             if remaining <= 0:
                 break
@@ -448,8 +485,7 @@ class _Goodbye:
                 told = self._results.get(timeout=remaining)
             except queue.Empty:
                 break
-            self._in_flight -= 1
-            self.told += told
-            if not told and self.told + self._in_flight < SHUTDOWN_FANOUT:
+            self._fanout.record(told)
+            if not told:
                 self._launch()
-        return self.told
+        return self._fanout.told

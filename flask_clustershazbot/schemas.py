@@ -150,3 +150,21 @@ class ControlMessageSchema(Schema):
 
     message = fields.String(required=True, validate=validate.Equal("control"))
     online = StrictBoolean(required=True)
+
+
+class ProbeRequestSchema(Schema):
+    """``POST {prefix}/probe``: check this peer for me (docs/protocol.md section 8.4)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    baseUrl = BaseUrl(required=True)  # the wire name
+
+
+class ProbeAnswerSchema(Schema):
+    """The witness's answer to a probe."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reachable = StrictBoolean(required=True)

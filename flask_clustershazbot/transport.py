@@ -1,8 +1,16 @@
-"""HTTP client for peer exchanges: a requests Session, a total deadline on
-every call (connect, headers and body), no redirects, bounded response size,
-and every failure as one typed error."""
+"""How a server reaches its peers: the :class:`PeerTransport` interface, and
+:class:`PeerClient`, its HTTP implementation: a requests Session, a total
+deadline on every call (connect, headers and body), no redirects, bounded
+response size, and every failure as one typed error.
+
+``ClusterNode`` only talks to a ``PeerTransport``, so tests can put it on an
+in-memory network (tests/support/memory_network.py), as memberlist's
+``MockNetwork`` does.
+"""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import requests
 
@@ -11,11 +19,13 @@ from .deadline import deadline, deadline_session
 from .errors import InvalidMessage, ShazbotError
 from .protocol.model import ServerEntry
 from .urls import endpoint_url
-from .wire import load_server_list, parse_json
+from .wire import dumps, load_probe_answer, load_server_list, parse_json
 
-__all__ = ["ExchangeError", "PeerClient", "read_limited", "SENDER_HEADER"]
+__all__ = ["ExchangeError", "PeerTransport", "PeerClient", "read_limited", "SENDER_HEADER"]
 
 SENDER_HEADER = "X-Clustershazbot-Sender"
+#: A probe answer is one small JSON object; anything longer is not one.
+PROBE_ANSWER_LIMIT = 4096
 
 
 class ExchangeError(ShazbotError):
@@ -24,6 +34,37 @@ class ExchangeError(ShazbotError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+
+
+class PeerTransport(Protocol):
+    """Carries one gossip exchange to a peer: every call a server makes to
+    another (tick partner, offline probe, spread, goodbye) is one exchange."""
+
+    def exchange(self, base_url: str, message: bytes, timeout: float | None = None) -> list[ServerEntry]:
+        """Deliver ``message`` (an encoded gossip message) to the peer at
+        ``base_url``; return the entries of its answer.
+
+        Ends within ``timeout`` seconds (None: the transport's own limit).
+        Every failure raises :class:`ExchangeError`, whose ``reason`` names
+        it for the counters (``timeout``, ``connection``, ``http_401``...).
+        """
+        ...
+
+    def probe(self, witness_url: str, suspect_url: str, timeout: float) -> bool | None:
+        """Ask the peer at ``witness_url`` to try ``suspect_url``
+        (docs/protocol.md section 8.4); within ``timeout`` seconds in all.
+
+        Returns the witness's ``reachable``, or None when it answered but is
+        not a witness this time (404 or 405 from a peer without the
+        endpoint, 503 from one that abstains, anything but a valid answer).
+        Raises :class:`ExchangeError` when no answer came (refused, reset,
+        timed out): that one counts against this server's own health.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections; no exchange follows."""
+        ...
 
 
 def read_limited(response: requests.Response, limit: int) -> bytes:
@@ -57,7 +98,7 @@ def _exchange_error(exc: Exception | None, expired: bool) -> ExchangeError:
 
 
 class PeerClient:
-    """Talks to peers' gossip endpoints."""
+    """The HTTP :class:`PeerTransport`: POSTs to peers' gossip endpoints."""
 
     def __init__(self, *, secret: str, sender: str, url_prefix: str, timeout: float, max_body: int) -> None:
         self.session = deadline_session()
@@ -100,6 +141,34 @@ class PeerClient:
             return load_server_list(parse_json(body))
         except InvalidMessage as exc:
             raise ExchangeError("invalid_answer", exc.message) from None
+
+    def probe(self, witness_url: str, suspect_url: str, timeout: float) -> bool | None:
+        """POST ``{"baseUrl": suspect_url}`` to a witness's probe endpoint; see
+        :meth:`PeerTransport.probe`."""
+        url = endpoint_url(witness_url, self._prefix, "probe")
+        with deadline(timeout) as call:
+            try:
+                with self.session.post(
+                    url,
+                    data=dumps({"baseUrl": suspect_url}),
+                    headers=self._headers,
+                    timeout=(min(timeout, 3.0), timeout),
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    if response.status_code != 200:
+                        return None
+                    body = read_limited(response, PROBE_ANSWER_LIMIT)
+            except ExchangeError:
+                return None  # it answered, with too much or too little
+            except Exception as exc:  # whatever requests, urllib3 or ssl raise
+                raise _exchange_error(exc, call.expired) from None
+            if call.expired:
+                raise _exchange_error(None, expired=True)
+        try:
+            return load_probe_answer(parse_json(body))
+        except InvalidMessage:
+            return None
 
     def close(self) -> None:
         self.session.close()

@@ -122,6 +122,9 @@ def canonical_base_url(url: str) -> str:
 
 @bounded_str_cache(URL_CACHE_BYTES)
 def _normalize_cached(url: str) -> str:
+    """The canonical form of a base URL (see :func:`canonical_base_url`); raises
+    :class:`InvalidBaseUrl`. Cached: only for URLs from configuration or from
+    authenticated messages."""
     return canonical_base_url(url)
 
 

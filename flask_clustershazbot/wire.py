@@ -10,7 +10,13 @@ from marshmallow import Schema, ValidationError
 from .cache import bounded_str_cache
 from .errors import InvalidMessage
 from .protocol.model import ServerEntry, entries_to_wire
-from .schemas import ControlMessageSchema, GossipMessageSchema, ServerListSchema
+from .schemas import (
+    ControlMessageSchema,
+    GossipMessageSchema,
+    ProbeAnswerSchema,
+    ProbeRequestSchema,
+    ServerListSchema,
+)
 
 __all__ = [
     "parse_json",
@@ -27,6 +33,8 @@ __all__ = [
 _gossip_schema = GossipMessageSchema()
 _server_list_schema = ServerListSchema()
 _control_schema = ControlMessageSchema()
+_probe_request_schema = ProbeRequestSchema()
+_probe_answer_schema = ProbeAnswerSchema()
 
 
 def parse_json(body: bytes | str) -> Any:
@@ -61,6 +69,18 @@ def load_control(data: Any) -> bool:
     """The ``online`` flag of a valid control message."""
     result: dict[str, Any] = _load(_control_schema, data, "control message")
     return bool(result["online"])
+
+
+def load_probe_request(data: Any) -> str:
+    """The normalized base URL a valid probe request asks about."""
+    result: dict[str, Any] = _load(_probe_request_schema, data, "probe request")
+    return str(result["baseUrl"])
+
+
+def load_probe_answer(data: Any) -> bool:
+    """The ``reachable`` flag of a valid probe answer."""
+    result: dict[str, Any] = _load(_probe_answer_schema, data, "probe answer")
+    return bool(result["reachable"])
 
 
 def gossip_message(entries: list[ServerEntry]) -> dict[str, Any]:

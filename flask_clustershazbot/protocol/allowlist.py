@@ -2,6 +2,8 @@
 
 Patterns are host names with ``*`` wildcards (``*.internal.example``,
 ``node-?.example``) and CIDR ranges (``10.0.0.0/8``, ``fd00::/8``, a bare IP).
+IPv6 addresses and ranges may also be written in brackets as URLs write them
+(``[fd00::1]``, ``[fd00::]/64``, ``[fd00::/64]``).
 Matching is on the URL's host as written, not on what it resolves to, so a
 name pattern trusts your DNS: prefer CIDR ranges for IP-addressed clusters.
 """
@@ -46,19 +48,46 @@ def parse_allowed_peers(value: str | list[str] | tuple[str, ...]) -> tuple[str, 
     if not patterns:
         raise ValueError("must hold at least one host pattern or CIDR range")
     for pattern in patterns:
-        if "/" in pattern or _is_ip(pattern):
-            try:
-                ipaddress.ip_network(pattern, strict=False)
-            except ValueError:
-                raise ValueError(f"{pattern!r} is not a valid CIDR range") from None
-        elif not all(c.isalnum() or c in "-.*?_[]" for c in pattern):
+        if _ip_text(pattern) is None and not all(c.isalnum() or c in "-.*?_[]" for c in pattern):
             raise ValueError(f"{pattern!r} is not a host pattern")
     return patterns
 
 
+def _ip_text(pattern: str) -> str | None:
+    """The address or CIDR range a pattern names, without the brackets URLs
+    put around IPv6 hosts; ``None`` for a host-name pattern. Raises
+    ``ValueError`` for a malformed address or range."""
+    text = pattern
+    # Host names never hold ":", so a "[" with one (or with an address
+    # inside) is an IP literal, not a glob character class.
+    if pattern.startswith("[") and (":" in pattern or _is_ip(pattern[1:].split("]")[0].split("/")[0])):
+        inner, closed, rest = pattern[1:].partition("]")
+        if not closed or (rest and not rest.startswith("/")) or ("/" in inner and rest):
+            raise ValueError(f"{pattern!r} is not a valid IPv6 address or range in brackets")
+        text = inner + rest
+        try:
+            version = ipaddress.ip_network(text, strict=False).version
+        except ValueError:
+            raise ValueError(f"{pattern!r} is not a valid IPv6 address or range in brackets") from None
+        if version != 6:
+            raise ValueError(f"{pattern!r}: only IPv6 addresses are written in brackets")
+        return text
+    if "/" in text or _is_ip(text):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            if not _is_ip(text.split("/")[0]):
+                raise ValueError(
+                    f"{pattern!r} is not a host pattern or CIDR range (write a host without scheme, port or path)"
+                ) from None
+            raise ValueError(f"{pattern!r} is not a valid CIDR range") from None
+        return text
+    return None
+
+
 def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(text.strip("[]"))
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
@@ -72,8 +101,9 @@ class PeerAllowList:
         self._networks: list[Network] = []
         self._names: list[str] = []
         for pattern in patterns or ():
-            if "/" in pattern or _is_ip(pattern):
-                self._networks.append(ipaddress.ip_network(pattern.strip("[]"), strict=False))
+            ip_text = _ip_text(pattern)
+            if ip_text is not None:
+                self._networks.append(ipaddress.ip_network(ip_text, strict=False))
             else:
                 self._names.append(pattern)
         # Keys are base URLs (at most 2,048 characters), so 4,096 entries

@@ -84,6 +84,7 @@ class Membership:
 
     @property
     def own(self) -> ServerEntry:
+        """This server's own entry."""
         return self.entries[self.self_url]
 
     def _abandoned(self, version: int, now_ms: int) -> bool:
@@ -239,13 +240,17 @@ class Membership:
     # -- reading -------------------------------------------------------------
 
     def view(self) -> list[ServerEntry]:
+        """Every entry held, this server's own included."""
         return list(self.entries.values())
 
     def online_peers(self) -> list[ServerEntry]:
+        """The other servers listed online."""
         return [e for u, e in self.entries.items() if e.online and u != self.self_url]
 
     def offline_peers(self) -> list[ServerEntry]:
+        """The other servers listed offline."""
         return [e for u, e in self.entries.items() if not e.online and u != self.self_url]
 
     def online_count(self) -> int:
+        """How many servers are listed online, this one included."""
         return sum(1 for e in self.entries.values() if e.online)

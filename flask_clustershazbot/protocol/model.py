@@ -25,6 +25,8 @@ class ServerEntry(NamedTuple):
     online: bool
 
     def to_wire(self) -> dict[str, Any]:
+        """The entry as on the wire (docs/protocol.md section 1), without ``online``:
+        the list it is in says that."""
         return {"baseUrl": self.base_url, "monitor": self.monitor, "lastUpdate": self.last_update}
 
 

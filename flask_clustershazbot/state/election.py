@@ -28,10 +28,6 @@ class LeaderElection:
         self._lock = threading.Lock()
         self._released = False
 
-    @property
-    def is_leader(self) -> bool:
-        return self._fd is not None
-
     def start(self) -> None:
         """Wait for the lock in a daemon thread; call ``on_elected`` once held."""
         if self._thread is None:

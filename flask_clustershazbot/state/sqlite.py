@@ -39,8 +39,9 @@ from collections.abc import Callable, Iterator
 from ..errors import StoreBusy
 from ..protocol.membership import Membership
 from ..protocol.model import ServerEntry
+from .base import MemoryStats, Totals
 
-__all__ = ["SqliteStore", "default_state_path", "BUSY_TIMEOUT"]
+__all__ = ["SqliteStore", "SqliteStats", "default_state_path", "BUSY_TIMEOUT"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -67,9 +68,6 @@ CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value REAL NOT NULL);
 
 _ADD_COUNT = "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"
 _LATEST_MARK = "INSERT INTO marks VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)"
-
-#: Counts and latest times a process has not written yet: ``(counters, marks)``.
-Pending = tuple[dict[str, int], dict[str, float]]
 
 # SQLITE_BUSY and SQLITE_LOCKED (primary result codes).
 _BUSY_CODES = (5, 6)
@@ -107,6 +105,41 @@ def default_state_path(base_url: str) -> str:
     return os.path.join(directory, f"state-{name}.sqlite3")
 
 
+class SqliteStats(MemoryStats):
+    """The counters of a server whose processes share a :class:`SqliteStore`:
+    this process's in memory, and what it has not written yet, which rides
+    along with the store's next write (one set of counters per server)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._store = store
+        self._pending: MemoryStats = MemoryStats()
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to the counter ``name``."""
+        with self._lock:
+            self._counts[name] += amount
+            self._pending.count(name, amount)
+
+    def mark(self, name: str, when: float) -> None:
+        """Record that ``name`` happened at ``when`` (epoch seconds)."""
+        with self._lock:
+            self._marks[name] = when
+            self._pending.mark(name, when)
+
+    def take_pending(self) -> Totals:
+        """What this process counted since it last wrote, now handed over."""
+        with self._lock:
+            pending, self._pending = self._pending, MemoryStats()
+        return pending.local()
+
+    def totals(self) -> Totals:
+        """Every process's counts and latest times, added up (this process's
+        pending ones written first). Raises :class:`StoreBusy` if the store
+        stays locked."""
+        return self._store.totals()
+
+
 class SqliteStore:
     """The membership shared by the processes of one server, in a SQLite file."""
 
@@ -127,8 +160,12 @@ class SqliteStore:
         #: by reading only the rows written since, unless rows were deleted.
         self._seq = 0
         self._generation = 0
-        #: Hands over this process's unwritten counters; set by the node.
-        self.take_pending: Callable[[], Pending] | None = None
+        self._stats = SqliteStats(self)
+
+    @property
+    def stats(self) -> SqliteStats:
+        """The server's counters: this process's, and every process's added up."""
+        return self._stats
 
     def _connection(self) -> sqlite3.Connection:
         # Connections never cross a fork: a process opens its own, lazily, so
@@ -245,13 +282,7 @@ class SqliteStore:
             generation += 1  # other processes cannot see a deletion in new rows: they reload
             conn.executemany("DELETE FROM entries WHERE base_url = ?", removed)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
-        if self.take_pending is not None:
-            # Counters ride along with the view's writes: one set per server.
-            counts, marks = self.take_pending()
-            if counts:
-                conn.executemany(_ADD_COUNT, counts.items())
-            if marks:
-                conn.executemany(_LATEST_MARK, marks.items())
+        self._write_pending(conn)  # counters ride along with the view's writes
         if membership.last_detection != detection_before:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_detection', ?)",
@@ -259,12 +290,32 @@ class SqliteStore:
             )
         return seq, generation
 
+    def _write_pending(self, conn: sqlite3.Connection) -> None:
+        counts, marks = self._stats.take_pending()
+        if counts:
+            conn.executemany(_ADD_COUNT, counts.items())
+        if marks:
+            conn.executemany(_LATEST_MARK, marks.items())
+
+    def flush_pending(self) -> None:
+        """Write this process's pending counters now. Takes the write lock
+        (raises :class:`StoreBusy` if it stays taken), not the view."""
+        with self._lock:
+            with self._busy_is_503():
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_pending(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     # -- small shared facts ------------------------------------------------------
 
-    def totals(self) -> Pending:
+    def totals(self) -> Totals:
         """Every process's counters and latest times, added up."""
-        with self.transaction():
-            pass  # writes what this process has pending
+        self.flush_pending()
         with self._lock, self._busy_is_503():
             conn = self._connection()
             counts = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM counters")}

@@ -14,7 +14,8 @@ from ..wire import dumps
 from .handlers import RequestHandlers
 from .metrics import metrics_available, render_metrics
 from .openapi import shipped_openapi
-from .status_page import STATUS_PAGE
+from .status import status_snapshot
+from .status_page import render_status_page, send_static
 
 __all__ = ["create_blueprint"]
 
@@ -32,7 +33,10 @@ def _raw_json(body: bytes, status: int = 200) -> Response:
 
 
 def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
-    bp = Blueprint("shazbot", __name__, url_prefix=url_prefix)
+    # The status page's template comes from web/templates/ (an app's own
+    # templates/shazbot/status.html takes precedence, as Flask does for
+    # every blueprint); its static files have their own route below.
+    bp = Blueprint("shazbot", __name__, url_prefix=url_prefix, template_folder="templates")
     limit = handlers.config.max_content_length
 
     def body() -> bytes:
@@ -53,13 +57,24 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         except InvalidBaseUrl:
             return address
 
+    def sender_url() -> str | None:
+        """The sender's base URL as it names itself, if well formed."""
+        try:
+            return canonical_base_url(request.headers.get(SENDER_HEADER, ""))
+        except InvalidBaseUrl:
+            return None
+
     @bp.post("/gossip")
     def gossip() -> Response:
-        return _raw_json(handlers.gossip_response(authorization(), body(), source))
+        return _raw_json(handlers.gossip_response(authorization(), body(), source, sender_url))
 
     @bp.get("/list")
     def server_list() -> Response:
         return _raw_json(handlers.list_response(authorization()))
+
+    @bp.post("/probe")
+    def probe() -> Response:
+        return _json(handlers.probe_request(authorization(), body(), source))
 
     @bp.post("/control")
     def control() -> Response:
@@ -79,20 +94,21 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     @bp.get("/")
     def status_page() -> Response:
         require_operator()
-        response = current_app.response_class(STATUS_PAGE, mimetype="text/html")
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-            "frame-ancestors 'none'"
-        )
-        # For browsers that predate frame-ancestors: no clickjacking of the page.
-        response.headers["X-Frame-Options"] = "DENY"
+        return render_status_page()
+
+    @bp.get("/static/<name>")
+    def static_file(name: str) -> Response:
+        # Public, like openapi.json: the page's script and style hold no
+        # cluster data; the page and status.json keep the control secret.
+        response = send_static(name)
+        if response is None:
+            return _json({"error": "No such file."}, 404)
         return response
 
     @bp.get("/status.json")
     def status_json() -> Response:
         require_operator()
-        return _json(handlers.node.status())
+        return _json(status_snapshot(handlers.node))
 
     @bp.get("/health")
     def health() -> Response:

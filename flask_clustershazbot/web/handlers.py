@@ -1,4 +1,4 @@
-"""The three endpoints as plain functions (the seed library's ``gossipRequest``,
+"""The endpoints as plain functions (the seed library's ``gossipRequest``,
 ``listRequest`` and ``controlRequest``), for the blueprint and for users who
 route requests themselves. They raise :class:`Unauthorized`,
 :class:`InvalidMessage` or :class:`PayloadTooLarge`; a refused request changes
@@ -13,7 +13,7 @@ from typing import Any
 
 from ..auth import is_authorized
 from ..config import ShazbotConfig
-from ..errors import PayloadTooLarge, Unauthorized
+from ..errors import Forbidden, NotAWitness, PayloadTooLarge, Unauthorized
 from ..node import ClusterNode
 from ..protocol.model import ServerEntry, ServerList, entries_to_wire
 from ..wire import (
@@ -23,10 +23,11 @@ from ..wire import (
     gossip_message,
     load_control,
     load_gossip,
+    load_probe_request,
     parse_json,
 )
 
-__all__ = ["RequestHandlers", "Body", "Source"]
+__all__ = ["RequestHandlers", "Body", "Source", "SenderUrl"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -36,6 +37,10 @@ Body = bytes | str | Mapping[str, Any]
 #: Who sent a request, for logs: text, or a function that tells, called only
 #: once the request is authenticated (nothing is worked out for a stranger).
 Source = str | Callable[[], str]
+
+#: The sender's base URL, as it names itself (None if it does not), worked
+#: out only once the request is authenticated.
+SenderUrl = Callable[[], str | None] | None
 
 
 class RequestHandlers:
@@ -52,14 +57,16 @@ class RequestHandlers:
             raise PayloadTooLarge(f"Body is larger than {self.config.max_content_length} bytes.")
         return parse_json(body)
 
-    def _merge_gossip(self, authorization: str | None, body: Body, sender: Source) -> list[ServerEntry]:
+    def _merge_gossip(
+        self, authorization: str | None, body: Body, sender: Source, sender_url: SenderUrl
+    ) -> list[ServerEntry]:
         if not is_authorized(authorization, self.config.secrets):
             raise Unauthorized("Missing or wrong gossip secret.")
         source = sender() if callable(sender) else sender
         data = self._decode(body)
         self._check_entry_count(data, source)
         entries = load_gossip(data)
-        return self.node.receive_gossip(entries, source)
+        return self.node.receive_gossip(entries, source, sender_url() if sender_url is not None else None)
 
     def _check_entry_count(self, data: Any, source: str) -> None:
         """Refuse a message listing more servers than we accept, before
@@ -87,16 +94,23 @@ class RequestHandlers:
         self.check_list_secret(authorization)
         return self.node.entries()
 
-    def gossip_request(self, authorization: str | None, body: Body, source: Source = "a peer") -> dict[str, Any]:
+    def gossip_request(
+        self, authorization: str | None, body: Body, source: Source = "a peer", sender_url: SenderUrl = None
+    ) -> dict[str, Any]:
         """Merge a peer's gossip; answer with this server's view after the
         merge, trimmed to SHAZBOT_MAX_ENTRIES_PER_MESSAGE entries and
-        SHAZBOT_MAX_CONTENT_LENGTH bytes."""
+        SHAZBOT_MAX_CONTENT_LENGTH bytes. ``sender_url`` tells the sender's
+        base URL, if it named one (called only once authenticated)."""
         # Answers are trimmed to the same caps as requests (wire.encode_gossip).
-        return gossip_message(fit_gossip(self._merge_gossip(authorization, body, source), **self.config.message_limits))
+        merged = self._merge_gossip(authorization, body, source, sender_url)
+        return gossip_message(fit_gossip(merged, **self.config.message_limits))
 
-    def gossip_response(self, authorization: str | None, body: Body, source: Source = "a peer") -> bytes:
+    def gossip_response(
+        self, authorization: str | None, body: Body, source: Source = "a peer", sender_url: SenderUrl = None
+    ) -> bytes:
         """:meth:`gossip_request` with the answer encoded as JSON bytes."""
-        return encode_gossip(self._merge_gossip(authorization, body, source), **self.config.message_limits)
+        merged = self._merge_gossip(authorization, body, source, sender_url)
+        return encode_gossip(merged, **self.config.message_limits)
 
     def list_request(self, authorization: str | None) -> ServerList:
         """This server's view; the gossip or the control secret is accepted."""
@@ -105,6 +119,29 @@ class RequestHandlers:
     def list_response(self, authorization: str | None) -> bytes:
         """:meth:`list_request` encoded as JSON bytes."""
         return encode_server_list(self._view(authorization))
+
+    def probe_request(self, authorization: str | None, body: Body, source: Source = "a peer") -> dict[str, Any]:
+        """Act as a witness (docs/protocol.md section 8.4): try the peer named
+        in the body with real exchanges, within SHAZBOT_REQUEST_TIMEOUT, and
+        say whether it answered. Raises :class:`Forbidden` for a URL outside
+        SHAZBOT_ALLOWED_PEERS or not in this server's view, and
+        :class:`NotAWitness` (503) when this server cannot judge now."""
+        if not is_authorized(authorization, self.config.secrets):
+            raise Unauthorized("Missing or wrong gossip secret.")
+        suspect = load_probe_request(self._decode(body))
+        if not self.node.allowlist.allows(suspect):
+            raise Forbidden("baseUrl is outside SHAZBOT_ALLOWED_PEERS.")
+        if suspect == self.config.base_url:
+            return {"reachable": True}  # answering proves it
+        if not self.node.knows(suspect):
+            # A witness checks cluster members only, never an arbitrary host.
+            raise Forbidden("baseUrl is not a server this one knows.")
+        reachable = self.node.detector.witness(suspect)
+        if reachable is None:
+            raise NotAWitness("this server is unhealthy or busy")
+        source_text = source() if callable(source) else source
+        log.debug("probed %s for %s: %s", suspect, source_text, "reachable" if reachable else "unreachable")
+        return {"reachable": reachable}
 
     def control_request(self, authorization: str | None, body: Body) -> dict[str, Any]:
         """Drain (``online: false``) or return (``online: true``) this server."""

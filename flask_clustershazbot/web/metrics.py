@@ -27,6 +27,13 @@ _COUNTERS = {
     "exchanges_sent": ("shazbot_exchanges_sent", "Gossip exchanges this server started."),
     "exchanges_received": ("shazbot_exchanges_received", "Gossip exchanges peers started with this server."),
     "failures_detected": ("shazbot_failures_detected", "Peers declared offline for a missing heartbeat."),
+    "failures_detected_by_probes": (
+        "shazbot_failures_detected_by_probes",
+        "Peers declared offline after a failed exchange that witnesses confirmed.",
+    ),
+    "probe_rounds": ("shazbot_probe_rounds", "Suspicion rounds this server ran (witnesses asked)."),
+    "probe_requests_sent": ("shazbot_probe_requests_sent", "Probe requests this server sent to witnesses."),
+    "probe_checks": ("shazbot_probe_checks", "Probes this server ran as a witness."),
     "refutations": ("shazbot_refutations", "False claims about this server it refuted."),
     "master_list_reads": ("shazbot_master_list_reads", "Successful master-list reads."),
     "master_list_writes": ("shazbot_master_list_writes", "Successful master-list writes."),
@@ -54,7 +61,7 @@ def render_metrics(node: ClusterNode) -> tuple[bytes, str]:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-    counts, marks = node.totals()
+    counts, marks = node.stats.totals()
     entries = node.entries()
     own = node.own_entry()
 

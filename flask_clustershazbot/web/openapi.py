@@ -18,6 +18,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from ..config import ShazbotConfig
 from ..schemas import (
     MAX_SAFE_INTEGER,
     BaseUrl,
@@ -25,6 +26,8 @@ from ..schemas import (
     GossipMessageSchema,
     GossipServerSchema,
     Milliseconds,
+    ProbeAnswerSchema,
+    ProbeRequestSchema,
     ServerEntries,
     ServerListSchema,
     StrictBoolean,
@@ -32,7 +35,7 @@ from ..schemas import (
 
 __all__ = ["build_openapi", "shipped_openapi"]
 
-DEFAULT_PREFIX = "/clustershazbot"
+DEFAULT_PREFIX: str = ShazbotConfig.url_prefix  # SHAZBOT_URL_PREFIX's default, defined once
 
 
 class ErrorSchema(Schema):
@@ -77,6 +80,8 @@ def build_openapi() -> dict[str, Any]:
     spec.components.schema("ControlMessage", schema=ControlMessageSchema)
     spec.components.schema("ControlAnswer", schema=ControlAnswerSchema)
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("ProbeRequest", schema=ProbeRequestSchema)
+    spec.components.schema("ProbeAnswer", schema=ProbeAnswerSchema)
 
     def json_of(schema: str) -> dict[str, Any]:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
@@ -127,6 +132,28 @@ def build_openapi() -> dict[str, Any]:
                 "security": [{"secret": []}],
                 "requestBody": {"required": True, "content": json_of("ControlMessage")},
                 "responses": {"200": answer("Done.", "ControlAnswer"), **errors},
+            }
+        },
+    )
+    spec.path(
+        path=f"{DEFAULT_PREFIX}/probe",
+        operations={
+            "post": {
+                "summary": (
+                    "Act as a witness: try the peer at baseUrl with real gossip exchanges within the request "
+                    "timeout, and say whether it answered (gossip secret; docs/protocol.md section 8.4)."
+                ),
+                "security": [{"secret": []}],
+                "requestBody": {"required": True, "content": json_of("ProbeRequest")},
+                "responses": {
+                    "200": answer("Whether the peer answered.", "ProbeAnswer"),
+                    **errors,
+                    "403": answer("baseUrl is outside SHAZBOT_ALLOWED_PEERS; nothing was tried.", "Error"),
+                    "503": {
+                        **answer("Not a witness now (unhealthy, or checking too many peers); ask another.", "Error"),
+                        "headers": {"Retry-After": {"description": "Seconds.", "schema": {"type": "integer"}}},
+                    },
+                },
             }
         },
     )

@@ -41,10 +41,16 @@ def test_page_shows_the_cluster_and_a_drain_in_chromium(
         try:
             context = browser.new_context(http_credentials={"username": "ops", "password": CONTROL_SECRET})
             page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             page.goto(a.url(""))
             page.wait_for_function("document.querySelectorAll('#servers tr').length === 3", timeout=15_000)
             for server in group:
                 assert page.locator(f'tr[data-url="{server.base_url}"] .badge').inner_text() == "online"
+            # The style file applied under the page's CSP ('self' only), and nothing was blocked.
+            badge = page.locator(f'tr[data-url="{a.base_url}"] .badge')
+            assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(217, 245, 225)"
+            assert not [text for text in console if "Content Security Policy" in text], console
             assert "online" in page.locator("#self").inner_text()
             page.screenshot(path=str(tmp_path / "before.png"))
             assert b.control(False).status_code == 200

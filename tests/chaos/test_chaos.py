@@ -9,17 +9,18 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from ..support.chaos import CHAOS, ProxiedServer, report
 from ..support.cluster import GOSSIP_SECRET, base_env, free_port
 from ..support.fake_peer import FakePeer
 from ..support.masterlist_server import MasterListServer
 from ..support.tools import require_tool
 from ..support.waiting import wait_until
-from .conftest import CHAOS, ProxiedServer, report
 
 Start = Callable[..., ProxiedServer]
 
@@ -215,7 +216,7 @@ def test_kill_and_restart_loop_keeps_the_invariants(
         others = [s for s in group if s is not victim]
         victim.stop(signal.SIGKILL)
         killed = time.monotonic()
-        wait_until(lambda o=others, v=victim: sees(o, v, False), timeout=30, what="the victim declared offline")
+        wait_until(partial(sees, others, victim, False), timeout=30, what="the victim declared offline")
         detections.append(time.monotonic() - killed)
         settled = time.monotonic()
         while time.monotonic() - settled < 1.0:  # once settled offline, it never comes back by itself

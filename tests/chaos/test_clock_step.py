@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ..support.chaos import ProxiedServer, report
 from ..support.masterlist_server import MasterListServer
 from ..support.tools import require_tool
 from ..support.waiting import wait_until
-from .conftest import ProxiedServer, report
 
 Start = Callable[..., ProxiedServer]
 

@@ -49,6 +49,29 @@ def test_a_second_start_in_the_same_process_is_a_new_run(make_app: Callable[...,
         again.shutdown()
 
 
+def test_one_of_the_processes_sharing_a_state_leads_and_the_lead_moves_when_it_stops(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """Two members on one state file stand for two workers of one server:
+    exactly one runs the gossip loop, and the other takes over once it stops."""
+    state = str(tmp_path / "state.sqlite3")
+    members: list[Shazbot] = [
+        make_app(SHAZBOT_STATE_PATH=state, SHAZBOT_GOSSIP_INTERVAL=0.1).extensions["shazbot"] for _ in range(2)
+    ]
+    for member in members:
+        member.start()
+    try:
+        wait_until(lambda: any(m.is_leader for m in members), timeout=10, what="a leader")
+        leader = next(m for m in members if m.is_leader)
+        follower = next(m for m in members if m is not leader)
+        assert not follower.is_leader
+        leader.shutdown()
+        wait_until(lambda: follower.is_leader, timeout=10, what="the lead to move")
+    finally:
+        for member in members:
+            member.shutdown()
+
+
 def _stop_after(shazbot: Shazbot, delay: float) -> None:
     threading.Event().wait(delay)
     shazbot.shutdown()

@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -48,10 +49,10 @@ def test_an_s3_endpoint_that_stalls_mid_body_is_a_master_list_error_within_the_t
     with StallingS3(length=400, send=20, stall=stall) as fake:
         aws_env(fake.url)
         store = S3MasterList(URL, URL, timeout=TIMEOUT, max_body=1 << 20)
-        actions = [store.update] if "GET" not in stall else [store.read, store.update]
+        actions: list[Callable[..., object]] = [store.update] if "GET" not in stall else [store.read, store.update]
         for action in actions:
-            error, took = timed(lambda a=action: a(add(ServerEntry("http://a/", True, NOW, True)))
-                                if a == store.update else a())
+            change = add(ServerEntry("http://a/", True, NOW, True))
+            error, took = timed(partial(action, change) if action == store.update else action)
             assert isinstance(error, MasterListError), repr(error)
             assert took < TIMEOUT + SLACK, took
         assert fake.hits

@@ -117,7 +117,7 @@ def test_a_write_lock_held_too_long_is_store_busy_not_a_crash(tmp_path: Path) ->
     holder.execute("BEGIN IMMEDIATE")  # the stopped process's lock
     try:
         for attempt in (store.transaction().__enter__, lambda: store.set_meta("k", "v"),
-                        lambda: store.claim_instance("run-9"), store.totals):
+                        lambda: store.claim_instance("run-9"), store.totals, store.flush_pending):
             began = time.monotonic()
             with pytest.raises(StoreBusy) as raised:
                 attempt()

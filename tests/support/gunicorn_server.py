@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import requests
 
 from .cluster import GOSSIP_SECRET, ROOT, free_port
+from .leader import lock_holder
 from .waiting import wait_until
 
 
@@ -84,12 +84,7 @@ class GunicornServer:
         return children(self.process.pid)
 
     def leader(self) -> int | None:
-        try:
-            with sqlite3.connect(self.state_path, timeout=10) as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'leader_pid'").fetchone()
-        except sqlite3.Error:
-            return None
-        return int(row[0]) if row else None
+        return lock_holder(f"{self.state_path}.lock")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         if self.process is None or self.process.poll() is not None:

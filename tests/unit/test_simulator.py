@@ -46,7 +46,8 @@ def test_partition_both_sides_declare_the_other_offline_then_heal() -> None:
 
 
 def test_crashed_server_is_offline_everywhere_after_the_timeout() -> None:
-    sim = Simulation(SimConfig(n=20, monitors=2), seed=3)
+    # The heartbeat timeout alone (indirect probes off: they detect sooner).
+    sim = Simulation(SimConfig(n=20, monitors=2, indirect_probes=0), seed=3)
     for _ in range(3):
         sim.run_round()
     victim = sim.servers[7]

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields
 
-from flask_clustershazbot.protocol.model import ServerEntry
+from flask_clustershazbot.protocol.model import ServerEntry, entries_to_wire
 from flask_clustershazbot.schemas import MAX_SAFE_INTEGER, GossipServerSchema, ServerEntries
-from flask_clustershazbot.wire import encode_gossip, encode_server_list, entries_to_wire, gossip_message
+from flask_clustershazbot.wire import encode_gossip, encode_server_list, gossip_message
 
 
 class PlainSchema(Schema):

@@ -13,8 +13,8 @@ from flask_clustershazbot import Shazbot
 from flask_clustershazbot.errors import ConfigError
 from flask_clustershazbot.masterlist.file import FileMasterList
 
-from ..conftest import config_dict
 from ..support.cluster import GOSSIP_SECRET
+from ..support.config import config_dict
 from ..support.waiting import wait_until
 
 
@@ -37,8 +37,6 @@ def test_init_app_registers_only(make_app: Callable[..., Flask], tmp_path: Path)
 
 def test_factory_pattern(tmp_path: Path) -> None:
     from examples.factory import create_app
-
-    from ..conftest import config_dict
 
     app = create_app(config_dict(tmp_path))
     assert isinstance(app.extensions["shazbot"], Shazbot)

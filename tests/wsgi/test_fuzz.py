@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from flask_clustershazbot import Shazbot
 
 from ..support.cluster import CONTROL_SECRET, GOSSIP_SECRET
+from ..support.config import config_dict
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ENDPOINTS = [("POST", "gossip", GOSSIP_SECRET), ("POST", "control", CONTROL_SECRET), ("GET", "list", GOSSIP_SECRET)]
@@ -49,8 +50,6 @@ messages = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    from ..conftest import config_dict
-
     app = Flask("fuzzed")
     app.config.update(config_dict(tmp_path_factory.mktemp("fuzz"), SHAZBOT_MAX_CONTENT_LENGTH=65536))
     Shazbot(app)
@@ -107,7 +106,8 @@ def test_duplicate_keys(app: Flask, keys: list[str]) -> None:
 
 
 def test_duplicated_servers_in_one_message_merge_as_one(app: Flask) -> None:
-    entry = {"baseUrl": "http://dup.example/", "monitor": False, "lastUpdate": int(time.time() * 1000) - 1000}
+    entry: dict[str, Any] = {
+        "baseUrl": "http://dup.example/", "monitor": False, "lastUpdate": int(time.time() * 1000) - 1000}
     newer = {**entry, "lastUpdate": entry["lastUpdate"] + 5}
     message = {"message": "gossip", "online": [entry, newer, entry], "offline": [entry]}
     response = app.test_client().post("/clustershazbot/gossip", json=message,

@@ -23,7 +23,8 @@ def test_served_without_auth_under_the_configured_prefix(make_app: Callable[...,
     app = make_app(SHAZBOT_URL_PREFIX="/members")
     response = app.test_client().get("/members/openapi.json")
     assert response.status_code == 200
-    assert set(response.get_json()["paths"]) == {"/members/gossip", "/members/list", "/members/control"}
+    paths = set(response.get_json()["paths"])
+    assert paths == {"/members/gossip", "/members/list", "/members/control", "/members/probe"}
 
 
 def test_405_answers_are_described_and_served_as_described(make_app: Callable[..., Flask]) -> None:

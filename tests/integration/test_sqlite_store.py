@@ -8,7 +8,9 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,23 @@ from flask_clustershazbot.protocol.model import ServerEntry
 from flask_clustershazbot.state.sqlite import SqliteStore, default_state_path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+_opened: list[SqliteStore] = []
+
+
+def open_store(path: str, *args: Any, **kwargs: Any) -> SqliteStore:
+    """A store closed when the test ends (an open one would be a leak)."""
+    store = SqliteStore(path, *args, **kwargs)
+    _opened.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
 
 
 def new_membership() -> Membership:
@@ -29,7 +48,7 @@ def entry(url: str, version: int, online: bool = True) -> ServerEntry:
 
 def test_what_one_process_writes_the_others_read(tmp_path: Path) -> None:
     path = str(tmp_path / "state.sqlite3")
-    a, b = SqliteStore(path, new_membership), SqliteStore(path, new_membership)
+    a, b = open_store(path, new_membership), open_store(path, new_membership)
     with a.transaction() as m:
         m.merge([entry("http://x/", 5), entry("http://y/", 5)], 1000, mono=1.0)
     with b.transaction() as m:
@@ -44,7 +63,7 @@ def test_what_one_process_writes_the_others_read(tmp_path: Path) -> None:
 
 
 def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "s.sqlite3"), new_membership)
+    store = open_store(str(tmp_path / "s.sqlite3"), new_membership)
     with store.transaction() as m:
         m.merge([entry("http://x/", 5)], 1000, mono=1.0)
     with pytest.raises(RuntimeError), store.transaction() as m:
@@ -56,7 +75,7 @@ def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
 
 def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) -> None:
     path = str(tmp_path / "s.sqlite3")
-    store = SqliteStore(path, new_membership)
+    store = open_store(path, new_membership)
     with store.transaction() as m:
         m.merge([entry("http://x/", 5)], 1000, mono=1.0)
     script = textwrap.dedent(f"""
@@ -71,7 +90,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) 
             os._exit(0)
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-    reader = SqliteStore(path, new_membership)
+    reader = open_store(path, new_membership)
     with reader.transaction() as m:
         assert m.entries["http://x/"].last_update == 5 and "http://z/" not in m.entries
         m.merge([entry("http://x/", 6)], 1000, mono=2.0)  # and it is writable again
@@ -79,7 +98,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_last_commit(tmp_path: Path) 
 
 def test_state_file_and_folder_are_private(tmp_path: Path) -> None:
     path = tmp_path / "private" / "state.sqlite3"
-    store = SqliteStore(str(path), new_membership)
+    store = open_store(str(path), new_membership)
     with store.transaction():
         pass
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
@@ -94,7 +113,7 @@ def test_default_path_is_per_server(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_claim_instance_is_true_once_per_run(tmp_path: Path) -> None:
     path = str(tmp_path / "s.sqlite3")
-    first, second = SqliteStore(path, new_membership), SqliteStore(path, new_membership)
+    first, second = open_store(path, new_membership), open_store(path, new_membership)
     assert first.claim_instance("run-1") is True
     assert second.claim_instance("run-1") is False
     assert second.claim_instance("run-2") is True
@@ -110,7 +129,7 @@ def test_a_write_lock_held_too_long_is_store_busy_not_a_crash(tmp_path: Path) ->
     from flask_clustershazbot.errors import StoreBusy
 
     path = str(tmp_path / "s.sqlite3")
-    store = SqliteStore(path, new_membership, busy_timeout=0.5)
+    store = open_store(path, new_membership, busy_timeout=0.5)
     with store.transaction() as m:
         m.merge([entry("http://x/", 5)], 1000, mono=1.0)
     holder = sqlite3.connect(path, isolation_level=None)
@@ -139,11 +158,11 @@ def test_a_process_joining_a_run_needs_no_write_lock(tmp_path: Path) -> None:
     import sqlite3
 
     path = str(tmp_path / "s.sqlite3")
-    assert SqliteStore(path, new_membership).claim_instance("run-1") is True
+    assert open_store(path, new_membership).claim_instance("run-1") is True
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        booting = SqliteStore(path, new_membership, busy_timeout=0.5)
+        booting = open_store(path, new_membership, busy_timeout=0.5)
         assert booting.claim_instance("run-1") is False
         assert booting.get_meta("instance") == "run-1"
     finally:

@@ -151,6 +151,7 @@ def test_joining_while_the_state_is_locked_joins_later(tmp_path: Path) -> None:
         holder.close()
     wait_until(lambda: runs == [1], timeout=10, what="the run joined in the background")
     group.release()
+    store.close()
 
 
 def test_no_join_after_release(tmp_path: Path) -> None:
@@ -171,3 +172,4 @@ def test_no_join_after_release(tmp_path: Path) -> None:
     wait_until(lambda: not [t for t in threading.enumerate() if t.name == "shazbot-join"], timeout=10,
                what="the background join to give up")
     assert runs == []
+    store.close()

@@ -183,7 +183,10 @@ class Demo:
         self.wait("everyone sees C offline", lambda: self.everyone_running_sees({"C": False}))
         self.wait("the master list shows C offline", lambda: self.stored().get("C") is False)
 
-        self.say("Killing D (SIGKILL): no goodbye; the others notice the missing heartbeat (timeout 3s)")
+        self.say(
+            "Killing D (SIGKILL): no goodbye; the others notice a failed exchange that witnesses confirm"
+            " (or the missing heartbeat, timeout 3s)"
+        )
         self.by_name("D").stop(signal.SIGKILL)
         self.wait("everyone sees D offline", lambda: self.everyone_running_sees({"D": False}))
 

@@ -34,6 +34,7 @@ import stat
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 from ..errors import StoreBusy
@@ -186,6 +187,10 @@ class SqliteStore:
             except BaseException:
                 conn.close()  # set up again on the next call
                 raise
+            # A job still running when the server shuts down may open the
+            # file again after close(): whatever happens, a connection is
+            # closed when its store goes away, or at exit.
+            weakref.finalize(self, conn.close)
             self._conn, self._pid, self._cache = conn, os.getpid(), None
         return self._conn
 

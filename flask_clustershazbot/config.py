@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .masterlist.location import parse_s3_url
 from .protocol.allowlist import PeerAllowList, parse_allowed_peers
+from .protocol.suspicion import DEFAULT_INDIRECT_PROBES
 from .protocol.text import is_printable, printable
 from .urls import InvalidBaseUrl, normalize_base_url
 
@@ -112,7 +113,7 @@ class ShazbotConfig:
     #: SHAZBOT_INDIRECT_PROBES: witnesses asked to try a peer after a failed
     #: exchange, before it is declared offline (docs/protocol.md section
     #: 8.4); 0 leaves failure detection to the heartbeat timeout alone.
-    indirect_probes: int = 3
+    indirect_probes: int = DEFAULT_INDIRECT_PROBES
 
     @property
     def gossip_secret(self) -> str:

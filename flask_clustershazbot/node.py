@@ -220,15 +220,13 @@ class ClusterNode:
         with self.store.transaction() as membership:
             plan = plan_tick(membership, now_ms, mono, self.rng, self.backoff, self.policy)
             message = self.encode(membership.view())
-            probing = self.detector.enabled
-            online = membership.online_peers() if probing else []
             # Only the suspects are looked up: no copy of a large view.
             suspects = {
                 url: membership.entries[url] for url in self.detector.suspects() if url in membership.entries
             }
         try:
-            self.detector.tick_started(plan, suspects, online)
-            self._tick_exchanges(plan, message, online)
+            self.detector.tick_started(plan, suspects, plan.online_peers)
+            self._tick_exchanges(plan, message, plan.online_peers)
         finally:
             self.detector.tick_ended()
         for failed in plan.failed:

@@ -119,24 +119,9 @@ class PeerClient:
         SHAZBOT_REQUEST_TIMEOUT) seconds, however slowly the peer sends.
         """
         limit = self._timeout if timeout is None else min(timeout, self._timeout)
-        url = endpoint_url(base_url, self._prefix, "gossip")
-        with deadline(limit) as call:
-            try:
-                with self.session.post(
-                    url,
-                    data=message,
-                    headers=self._headers,
-                    timeout=(min(limit, 3.0), limit),
-                    allow_redirects=False,
-                    stream=True,
-                ) as response:
-                    if response.status_code != 200:
-                        raise ExchangeError(f"http_{response.status_code}")
-                    body = read_limited(response, self._max_body)
-            except Exception as exc:  # ours, or whatever requests, urllib3 or ssl raise
-                raise _exchange_error(exc, call.expired) from None
-            if call.expired:  # a cut socket may read as the end of the answer
-                raise _exchange_error(None, expired=True)
+        status, body = self._post(base_url, "gossip", message, limit, self._max_body)
+        if status != 200:
+            raise ExchangeError(f"http_{status}")
         try:
             return load_server_list(parse_json(body))
         except InvalidMessage as exc:
@@ -145,30 +130,44 @@ class PeerClient:
     def probe(self, witness_url: str, suspect_url: str, timeout: float) -> bool | None:
         """POST ``{"baseUrl": suspect_url}`` to a witness's probe endpoint; see
         :meth:`PeerTransport.probe`."""
-        url = endpoint_url(witness_url, self._prefix, "probe")
-        with deadline(timeout) as call:
-            try:
-                with self.session.post(
-                    url,
-                    data=dumps({"baseUrl": suspect_url}),
-                    headers=self._headers,
-                    timeout=(min(timeout, 3.0), timeout),
-                    allow_redirects=False,
-                    stream=True,
-                ) as response:
-                    if response.status_code != 200:
-                        return None
-                    body = read_limited(response, PROBE_ANSWER_LIMIT)
-            except ExchangeError:
+        try:
+            status, body = self._post(witness_url, "probe", dumps({"baseUrl": suspect_url}), timeout,
+                                      PROBE_ANSWER_LIMIT)
+        except ExchangeError as exc:
+            if exc.reason in ("too_large", "truncated"):
                 return None  # it answered, with too much or too little
-            except Exception as exc:  # whatever requests, urllib3 or ssl raise
-                raise _exchange_error(exc, call.expired) from None
-            if call.expired:
-                raise _exchange_error(None, expired=True)
+            raise
+        if status != 200:
+            return None
         try:
             return load_probe_answer(parse_json(body))
         except InvalidMessage:
             return None
+
+    def _post(self, base_url: str, name: str, body: bytes, limit: float, max_body: int) -> tuple[int, bytes]:
+        """POST ``body`` to a peer's endpoint ``name``; the whole call, answer
+        included, ends within ``limit`` seconds however slowly the peer
+        sends. Returns the status and, for a 200, the answer (at most
+        ``max_body`` bytes). Raises :class:`ExchangeError` without a complete
+        answer."""
+        url = endpoint_url(base_url, self._prefix, name)
+        with deadline(limit) as call:
+            try:
+                with self.session.post(
+                    url,
+                    data=body,
+                    headers=self._headers,
+                    timeout=(min(limit, 3.0), limit),
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    status = response.status_code
+                    answer = read_limited(response, max_body) if status == 200 else b""
+            except Exception as exc:  # ours, or whatever requests, urllib3 or ssl raise
+                raise _exchange_error(exc, call.expired) from None
+            if call.expired:  # a cut socket may read as the end of the answer
+                raise _exchange_error(None, expired=True)
+        return status, answer
 
     def close(self) -> None:
         self.session.close()

@@ -70,6 +70,8 @@ class TickPlan:
     forgotten_future: list[str] = field(default_factory=list)
     partner: ServerEntry | None = None
     probe: ServerEntry | None = None
+    #: The online peers the partner was chosen from (after the failure pass).
+    online_peers: list[ServerEntry] = field(default_factory=list)
     #: This tick came so long after the last one that this process must have
     #: been paused: it listens again before it declares anyone offline.
     paused: bool = False
@@ -103,7 +105,8 @@ def plan_tick(
     plan.forgotten = membership.cleanup(now_ms)
     if plan.forgotten or plan.forgotten_future:
         backoff.forget_except(set(membership.entries))
-    plan.partner = choose_partner(membership.online_peers(), rng, policy.monitor_preference, backoff, mono)
+    plan.online_peers = membership.online_peers()
+    plan.partner = choose_partner(plan.online_peers, rng, policy.monitor_preference, backoff, mono)
     offline = membership.offline_peers()
     if offline and rng.random() < offline_probe_probability(membership.online_count()):
         plan.probe = rng.choice(offline)

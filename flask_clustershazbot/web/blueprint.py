@@ -52,10 +52,8 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         a log). The handlers call it only once the secret is checked, and it
         caches nothing: no trace of an unauthenticated request is kept."""
         address = printable(request.remote_addr or "a peer")
-        try:
-            return f"{printable(canonical_base_url(request.headers.get(SENDER_HEADER, '')))} ({address})"
-        except InvalidBaseUrl:
-            return address
+        named = sender_url()
+        return address if named is None else f"{printable(named)} ({address})"
 
     def sender_url() -> str | None:
         """The sender's base URL as it names itself, if well formed."""

@@ -11,6 +11,7 @@ nothing from elsewhere. The script polls ``<prefix>/status.json``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from flask import Response, current_app, render_template, request
@@ -34,6 +35,12 @@ STATIC_FILES = {
 _STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
+@lru_cache(maxsize=len(STATIC_FILES))
+def _static_bytes(name: str) -> bytes:
+    """A shipped static file, read once (only names in STATIC_FILES get here)."""
+    return (_STATIC_DIR / name).read_bytes()
+
+
 def render_status_page() -> Response:
     """The page itself, for an already authorized request."""
     response = current_app.response_class(render_template("shazbot/status.html"), mimetype="text/html")
@@ -47,12 +54,12 @@ def render_status_page() -> Response:
 def send_static(name: str) -> Response | None:
     """One of :data:`STATIC_FILES`, or ``None`` for any other name. Cached
     only with revalidation (an ETag of the content), so an upgrade shows at
-    the next load. Read whole: the files are small, and no open file is left
-    to a WSGI server or test client to close."""
+    the next load. Held whole in memory: the files are small, and no open
+    file is left to a WSGI server or test client to close."""
     content_type = STATIC_FILES.get(name)
     if content_type is None:
         return None
-    response = current_app.response_class((_STATIC_DIR / name).read_bytes(), mimetype=content_type)
+    response = current_app.response_class(_static_bytes(name), mimetype=content_type)
     response.cache_control.no_cache = True
     response.add_etag()
     response.make_conditional(request)

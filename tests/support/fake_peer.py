@@ -18,6 +18,7 @@ class FakePeer:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.hits = 0
+        self.bodies: list[bytes] = []
         self.authorizations: list[str] = []
         fake = self
 
@@ -26,7 +27,7 @@ class FakePeer:
                 pass
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                fake.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 fake.hits += 1
                 fake.authorizations.append(self.headers.get("Authorization", ""))
                 payload = body() if callable(body) else body

@@ -51,7 +51,7 @@ FAST_TIER = [
         )
     ),
 ]
-TEST_EXTRAS = ".[metrics,s3]"
+TEST_EXTRAS = ".[metrics,s3,dns]"
 
 nox.options.sessions = ["tests-lowest", "tests-newest", "build", "docs"]
 

@@ -9,10 +9,12 @@ See README.md "Configuration" for the variables.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,10 +38,30 @@ def index() -> dict[str, Any]:
     }
 
 
+def stop_on_sigterm(*_: object) -> None:
+    """SIGTERM: with SHAZBOT_LAME_DUCK, go offline and keep serving that long
+    in another thread, then stop; a second SIGTERM (or none configured)
+    stops at once. Python ends on SIGTERM without running atexit hooks: the
+    exit here is a normal one, so the server says goodbye."""
+    if shazbot.config.lame_duck > 0 and not sigterms:
+        sigterms.append("lame duck")
+        threading.Thread(target=lame_duck_then_stop, name="lame-duck", daemon=True).start()
+        return
+    sigterms.append("exit")
+    sys.exit(0)  # at exit, shutdown() ends a lame duck under way and says goodbye
+
+
+def lame_duck_then_stop() -> None:
+    shazbot.shutdown()  # offline, serving for SHAZBOT_LAME_DUCK seconds, then goodbye
+    if sigterms == ["lame duck"]:  # not exiting already after a second SIGTERM
+        _thread.interrupt_main()  # ends app.run() in the main thread, as Ctrl-C does
+
+
+sigterms: list[str] = []
+
+
 def main() -> None:
-    # Python ends on SIGTERM without running atexit hooks: turn it into a
-    # normal exit so the server says goodbye (gunicorn does this by itself).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     # PORT (if set) is where to listen, e.g. behind a proxy; else the base URL's port.
     port = int(os.environ.get("PORT") or urlsplit(shazbot.config.base_url).port or 80)
     shazbot.start()

@@ -19,8 +19,11 @@ from flask.cli import AppGroup
 
 from .auth import bearer
 from .errors import InvalidMessage, MasterListError
+from .protocol.metadata import MALFORMED_META
 from .protocol.model import ServerEntry, entries_to_wire
+from .protocol.ownership import check_filters, check_key, owner_in_view
 from .protocol.text import printable
+from .tls import tls_failure
 from .urls import InvalidBaseUrl, canonical_base_url, endpoint_url
 from .wire import load_server_list, parse_json
 
@@ -79,9 +82,12 @@ def _call(method: str, base_url: str, name: str, payload: Any = None) -> request
             headers={"Authorization": bearer(config.control_secret)},
             timeout=(3.0, config.request_timeout),
             allow_redirects=False,
+            # SHAZBOT_TLS_*, per call: a session's verify loses to REQUESTS_CA_BUNDLE.
+            **config.tls_request_args,
         )
     except Exception as exc:  # not only RequestException: e.g. a header requests cannot encode
-        raise click.ClickException(f"cannot reach {printable(base_url)} ({type(exc).__name__})") from None
+        why = tls_failure(exc) or type(exc).__name__
+        raise click.ClickException(f"cannot reach {printable(base_url)} ({printable(why)})") from None
     if response.status_code == 401:
         raise click.ClickException(f"{printable(base_url)} refused our control secret (HTTP 401)")
     if response.status_code != 200:
@@ -100,9 +106,21 @@ def format_age(ms: int) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+#: The META column's widest cell; longer metadata is cut, ``--json`` has it all.
+_META_WIDTH = 48
+
+
+def _format_meta(entry: ServerEntry, width: int = _META_WIDTH) -> str:
+    """``key=value,key=value`` (keys sorted), escaped, cut to ``width`` with "..."."""
+    if entry.meta == MALFORMED_META:  # e.g. a master list written by hand
+        return "(malformed)"
+    text = printable(",".join(f"{key}={value}" for key, value in entry.meta))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _echo_table(entries: list[ServerEntry], this_url: str | None) -> None:
     now_ms = int(time.time() * 1000)
-    rows = [("BASE URL", "STATUS", "MONITOR", "LAST UPDATE")]
+    rows: list[tuple[str, ...]] = [("BASE URL", "STATUS", "MONITOR", "LAST UPDATE", "META")]
     for entry in sorted(entries):
         rows.append(
             (
@@ -112,9 +130,13 @@ def _echo_table(entries: list[ServerEntry], this_url: str | None) -> None:
                 "online" if entry.online else "offline",
                 "yes" if entry.monitor else "no",
                 f"{format_age(now_ms - entry.last_update)} ago",
+                _format_meta(entry),  # peer-supplied: escaped like the URL
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    if not any(entry.meta for entry in entries):
+        # No metadata anywhere: no META column, the table as it always was.
+        rows = [row[:4] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
         if index:  # colours only reach a terminal: click.echo strips them elsewhere
@@ -135,7 +157,7 @@ def _fetch(base_url: str) -> tuple[Any, list[ServerEntry]]:
 
 @shazbot_cli.command("status")
 @url_option
-@click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw view as JSON (entries with their \"meta\").")
 @click.option("--watch", is_flag=True, help="Redraw every gossip interval (at least 1 s) until Ctrl-C.")
 @_clean_errors
 def status(url: str | None, as_json: bool, watch: bool) -> None:
@@ -199,3 +221,50 @@ def online_command(url: str | None) -> None:
 def offline_command(url: str | None) -> None:
     """Drain a server: it keeps serving but is listed offline."""
     _control(url, False)
+
+
+def _filter_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{printable(item)!r} is not KEY=VALUE")
+        if name in filters:
+            raise click.BadParameter(f"{printable(name)!r} is given twice")
+        filters[name] = value
+    try:
+        return check_filters(filters)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@shazbot_cli.command("owner")
+@click.argument("key")
+@url_option
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    callback=_filter_option,
+    metavar="KEY=VALUE",
+    help="Only servers whose metadata has this value (repeat for several).",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "owner": ...} as JSON.')
+@_clean_errors
+def owner_command(key: str, url: str | None, filters: dict[str, str], as_json: bool) -> None:
+    """Print the base URL of the online server that owns KEY (docs/protocol.md
+    section 8.6), worked out from the running server's view as `status` reads
+    it. Without an owner (no online server matches), exit 1; with --json,
+    print "owner": null and exit 0."""
+    try:
+        check_key(key)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="KEY") from None
+    _, entries = _fetch(_target(url))
+    owner = owner_in_view(key, entries, filters)
+    if as_json:
+        click.echo(json.dumps({"key": key, "owner": owner}, indent=2, sort_keys=True))
+    elif owner is None:
+        raise click.ClickException("no online server" + (" matching the filters" if filters else "") + " owns it")
+    else:
+        click.echo(printable(owner))

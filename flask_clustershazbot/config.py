@@ -8,6 +8,7 @@ every bad key.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -16,10 +17,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .masterlist.location import parse_s3_url
+from .masterlist.location import is_dns_url, parse_dns_url, parse_s3_url
 from .protocol.allowlist import PeerAllowList, parse_allowed_peers
+from .protocol.metadata import DEFAULT_MAX_METADATA_BYTES, NO_META, Meta, parse_metadata
 from .protocol.suspicion import DEFAULT_INDIRECT_PROBES
 from .protocol.text import is_printable, printable
+from .tls import TlsArgs, tls_args
 from .urls import InvalidBaseUrl, normalize_base_url
 
 __all__ = ["ShazbotConfig", "load_config", "parse_secrets", "parse_bool", "KNOWN_KEYS", "unknown_keys"]
@@ -46,11 +49,13 @@ class ShazbotConfig:
     #: SHAZBOT_BASE_URL: this server's own URL as peers reach it, normalized.
     base_url: str
     #: SHAZBOT_MASTER_LIST: where the master list is read (``http(s)://``,
-    #: ``file://`` or ``s3://``).
+    #: ``file://`` or ``s3://``), or the read-only DNS source it is found
+    #: through (``dns://NAME:PORT`` or ``dns+srv://_service._proto.NAME``).
     master_list: str
     #: SHAZBOT_MASTER_LIST_UPDATE: where the master list is written, the same
-    #: kind of store as :attr:`master_list`.
-    master_list_update: str
+    #: kind of store as :attr:`master_list`; empty with a DNS source, which
+    #: is never written.
+    master_list_update: str = ""
     #: SHAZBOT_MASTER_LIST_UPDATE_AUTH: the whole ``Authorization`` header
     #: value sent with an ``http(s)://`` write; ``None`` for ``file://`` and
     #: ``s3://``.
@@ -114,6 +119,27 @@ class ShazbotConfig:
     #: exchange, before it is declared offline (docs/protocol.md section
     #: 8.4); 0 leaves failure detection to the heartbeat timeout alone.
     indirect_probes: int = DEFAULT_INDIRECT_PROBES
+    #: SHAZBOT_METADATA: this server's metadata (docs/protocol.md section
+    #: 8.5), ``(key, value)`` pairs sorted by key; changed at run time with
+    #: :meth:`Shazbot.set_metadata <flask_clustershazbot.Shazbot.set_metadata>`.
+    metadata: Meta = NO_META
+    #: SHAZBOT_MAX_METADATA_BYTES: the largest metadata of one entry, encoded;
+    #: larger incoming metadata makes its entry refused.
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+    #: SHAZBOT_LAME_DUCK: seconds a stopping server stays offline but serving
+    #: (so load balancers take it out) before it stops; 0 stops at once.
+    lame_duck: float = 0.0
+    #: SHAZBOT_TLS_CA: the CA bundle that verifies peers and stores; ``None``
+    #: uses requests' default (certifi, or REQUESTS_CA_BUNDLE).
+    tls_ca: str | None = None
+    #: SHAZBOT_TLS_CERT: the client certificate presented on every outgoing
+    #: call (mutual TLS); with :attr:`tls_key`.
+    tls_cert: str | None = None
+    #: SHAZBOT_TLS_KEY: the private key of :attr:`tls_cert`.
+    tls_key: str | None = None
+    #: SHAZBOT_DNS_SCHEME: the scheme of base URLs built from a DNS master-list
+    #: source, ``https`` or ``http``.
+    dns_scheme: str = "https"
 
     @property
     def gossip_secret(self) -> str:
@@ -135,6 +161,19 @@ class ShazbotConfig:
     def control_secret(self) -> str:
         """The control secret this server sends (the first configured)."""
         return self.control_secrets[0]
+
+    @property
+    def tls_request_args(self) -> TlsArgs:
+        """``verify`` and ``cert`` for every outgoing requests call. Passed on
+        each call, not set on a session: requests lets REQUESTS_CA_BUNDLE and
+        CURL_CA_BUNDLE override ``Session.verify`` (psf/requests#3829), and
+        SHAZBOT_TLS_CA must win over them."""
+        return tls_args(self.tls_ca, self.tls_cert, self.tls_key)
+
+    @property
+    def master_list_writable(self) -> bool:
+        """Whether the master list is ever written (a DNS source never is)."""
+        return bool(self.master_list_update)
 
 
 def parse_bool(value: Any) -> bool:
@@ -269,6 +308,37 @@ def _store_url(value: Any) -> str:
     return text
 
 
+def _read_source(value: Any) -> str:
+    """SHAZBOT_MASTER_LIST: a store URL, or a DNS source."""
+    text = str(value).strip()
+    if is_dns_url(text):
+        parse_dns_url(text)
+        return text
+    return _store_url(text)
+
+
+def _readable_file(value: Any) -> str:
+    """A path to a file this process can read (its contents never shown)."""
+    path = os.path.expanduser(str(value).strip())
+    if not path:
+        raise ValueError("must not be empty")
+    if not os.path.isfile(path):
+        raise ValueError(f"must name an existing file (got {printable(path)!r})")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or type(exc).__name__}: {printable(path)!r})") from None
+    return path
+
+
+def _dns_scheme(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("http", "https"):
+        raise ValueError(f"must be http or https (got {printable(text)!r})")
+    return text
+
+
 def _base_url(value: Any) -> str:
     try:
         return normalize_base_url(str(value).strip())
@@ -320,8 +390,22 @@ KNOWN_KEYS = frozenset(
         "SHAZBOT_MAX_ENTRIES_PER_MESSAGE",
         "SHAZBOT_MAX_VIEW_SIZE",
         "SHAZBOT_INDIRECT_PROBES",
+        "SHAZBOT_METADATA",
+        "SHAZBOT_MAX_METADATA_BYTES",
+        "SHAZBOT_LAME_DUCK",
+        "SHAZBOT_TLS_CA",
+        "SHAZBOT_TLS_CERT",
+        "SHAZBOT_TLS_KEY",
+        "SHAZBOT_DNS_SCHEME",
     }
 )
+
+
+def _is_set(app_config: Mapping[str, Any], env: Mapping[str, str], key: str) -> bool:
+    value = app_config.get(key)
+    if value is None:
+        value = env.get(key)
+    return value is not None and str(value).strip() != ""
 
 
 def unknown_keys(*sources: Iterable[Any]) -> list[str]:
@@ -375,18 +459,41 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_SECRET", "secrets", parse_secrets, required=True)
     read("SHAZBOT_CONTROL_SECRET", "control_secrets", parse_secrets, required=True)
     read("SHAZBOT_BASE_URL", "base_url", _base_url, required=True)
-    read("SHAZBOT_MASTER_LIST", "master_list", _store_url, required=True)
-    read("SHAZBOT_MASTER_LIST_UPDATE", "master_list_update", _store_url, required=True)
+    read("SHAZBOT_MASTER_LIST", "master_list", _read_source, required=True)
+    dns_source = is_dns_url(str(values.get("master_list", "")))
+    if dns_source and importlib.util.find_spec("dns") is None:
+        problems["SHAZBOT_MASTER_LIST"] = (
+            "is a DNS source, which needs dnspython: pip install 'flask-clustershazbot[dns]'"
+        )
+    if dns_source:
+        # A DNS source is read-only: nothing to write, nor a credential to write with.
+        write_keys = ("SHAZBOT_MASTER_LIST_UPDATE", "SHAZBOT_MASTER_LIST_UPDATE_AUTH",
+                      "SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN")
+        for key in write_keys:
+            raw = app_config.get(key)
+            raw = env.get(key) if raw is None else raw
+            # An explicit "no write at shutdown" agrees with a read-only source.
+            if key.endswith("ON_SHUTDOWN") and str(raw).strip().lower() in _FALSE:
+                continue
+            if _is_set(app_config, env, key):
+                problems[key] = (
+                    "must not be set with a dns:// or dns+srv:// SHAZBOT_MASTER_LIST: a DNS source is "
+                    "read-only, so the master list is never written"
+                )
+    else:
+        read("SHAZBOT_MASTER_LIST_UPDATE", "master_list_update", _store_url, required=True)
     update_scheme = str(values.get("master_list_update", "")).split(":", 1)[0].lower()
     # file:// needs no credential, s3:// takes the AWS credential chain.
-    read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _header_value,
-         required=update_scheme not in ("file", "s3"))
+    if not dns_source:
+        read("SHAZBOT_MASTER_LIST_UPDATE_AUTH", "master_list_update_auth", _header_value,
+             required=update_scheme not in ("file", "s3"))
     read("SHAZBOT_GOSSIP_INTERVAL", "gossip_interval", _seconds(positive=True))
     read("SHAZBOT_MASTER_ANNOUNCE_MINIMUM", "master_announce_minimum", _seconds(positive=False))
     read("SHAZBOT_MASTER_ANNOUNCE_INTERVAL", "master_announce_interval", _seconds(positive=False))
     read("SHAZBOT_MONITOR", "monitor", parse_bool)
     read("SHAZBOT_MONITOR_PREFERENCE", "monitor_preference", _fraction)
-    read("SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN", "update_master_list_on_shutdown", parse_bool)
+    if not dns_source:
+        read("SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN", "update_master_list_on_shutdown", parse_bool)
     read("SHAZBOT_FAILURE_TIMEOUT", "failure_timeout", _seconds(positive=True))
     read("SHAZBOT_OFFLINE_RETENTION", "offline_retention", _seconds(positive=True))
     read("SHAZBOT_MAX_CLOCK_SKEW", "max_clock_skew", _seconds(positive=False))
@@ -400,10 +507,21 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_MAX_ENTRIES_PER_MESSAGE", "max_entries_per_message", _size)
     read("SHAZBOT_MAX_VIEW_SIZE", "max_view_size", _size)
     read("SHAZBOT_INDIRECT_PROBES", "indirect_probes", _count)
+    read("SHAZBOT_MAX_METADATA_BYTES", "max_metadata_bytes", _size)
+    max_meta = values.get("max_metadata_bytes", DEFAULT_MAX_METADATA_BYTES)
+    read("SHAZBOT_METADATA", "metadata", lambda raw: parse_metadata(raw, max_meta))
+    read("SHAZBOT_LAME_DUCK", "lame_duck", _seconds(positive=False))
+    read("SHAZBOT_TLS_CA", "tls_ca", _readable_file)
+    read("SHAZBOT_TLS_CERT", "tls_cert", _readable_file)
+    read("SHAZBOT_TLS_KEY", "tls_key", _readable_file)
+    read("SHAZBOT_DNS_SCHEME", "dns_scheme", _dns_scheme)
+    for key, other in (("SHAZBOT_TLS_CERT", "SHAZBOT_TLS_KEY"), ("SHAZBOT_TLS_KEY", "SHAZBOT_TLS_CERT")):
+        if _is_set(app_config, env, key) and not _is_set(app_config, env, other) and key not in problems:
+            problems[key] = f"must be set together with {other} (a client certificate needs its key)"
 
     read_scheme = str(values.get("master_list", "")).split(":", 1)[0].lower()
     kinds = {scheme if scheme in ("file", "s3") else "http" for scheme in (read_scheme, update_scheme)}
-    if "master_list" in values and "master_list_update" in values and len(kinds) > 1:
+    if "master_list" in values and values.get("master_list_update") and len(kinds) > 1:
         problems["SHAZBOT_MASTER_LIST_UPDATE"] = "must be the same kind of store as SHAZBOT_MASTER_LIST"
     base_url = values.get("base_url")
     if base_url and "allowed_peers" in values and not PeerAllowList(values["allowed_peers"]).allows(base_url):

@@ -17,20 +17,26 @@ starts no thread and does no network I/O. See
 from __future__ import annotations
 
 import weakref
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from flask import Flask, current_app, has_app_context
 
 from .cli import shazbot_cli
 from .config import ShazbotConfig, load_config
+from .jobs import ClusterJobs
 from .member import Member
 from .node import ClusterNode
+from .protocol.metadata import matches, parse_metadata
 from .protocol.model import ServerEntry, ServerList
+from .protocol.ownership import owner_in_view
 from .state.base import StateStore
 from .web.blueprint import create_blueprint
 from .web.handlers import Body, RequestHandlers
 
 __all__ = ["Shazbot", "gossip_request", "list_request", "control_request"]
+
+F = TypeVar("F", bound=Callable[[], object])
 
 #: Where ``init_app`` keeps an app's member; ``app.extensions["shazbot"]`` is
 #: the extension object itself.
@@ -45,6 +51,7 @@ class Shazbot:
     def __init__(self, app: Flask | None = None) -> None:
         # The apps this object serves, without keeping them alive.
         self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+        self._cluster_jobs = ClusterJobs()  # shared by every app's member
         if app is not None:
             self.init_app(app)
 
@@ -69,12 +76,14 @@ class Shazbot:
         SHAZBOT_MAX_CONTENT_LENGTH, SHAZBOT_AUTOSTART, SHAZBOT_URL_PREFIX,
         SHAZBOT_REQUEST_TIMEOUT, SHAZBOT_SHUTDOWN_TIMEOUT, SHAZBOT_STATE_PATH,
         SHAZBOT_ALLOWED_PEERS, SHAZBOT_MAX_ENTRIES_PER_MESSAGE,
-        SHAZBOT_MAX_VIEW_SIZE, SHAZBOT_INDIRECT_PROBES. Any other ``SHAZBOT_*``
-        key gets a warning.
+        SHAZBOT_MAX_VIEW_SIZE, SHAZBOT_INDIRECT_PROBES, SHAZBOT_METADATA,
+        SHAZBOT_MAX_METADATA_BYTES, SHAZBOT_LAME_DUCK, SHAZBOT_TLS_CA,
+        SHAZBOT_TLS_CERT, SHAZBOT_TLS_KEY, SHAZBOT_DNS_SCHEME. Any other
+        ``SHAZBOT_*`` key gets a warning.
         """
         if "shazbot" in app.extensions:
             raise RuntimeError("Shazbot is already registered on this app; call init_app once per app")
-        member = Member(app, load_config(app.config))  # validates everything first
+        member = Member(app, load_config(app.config), self._cluster_jobs)  # validates everything first
         blueprint = create_blueprint(member.handlers, member.config.url_prefix)
         app.register_blueprint(blueprint)
         app.cli.add_command(shazbot_cli)
@@ -159,7 +168,13 @@ class Shazbot:
         """Leave the cluster: announce offline to a few peers within
         SHAZBOT_SHUTDOWN_TIMEOUT, write the master list if configured, stop
         the loop. Idempotent; also runs at interpreter exit. In a gunicorn
-        worker it only stops this process's part."""
+        worker it only stops this process's part.
+
+        With SHAZBOT_LAME_DUCK above 0 it first goes offline (``/health``
+        503, peers told) and blocks that many seconds while the app keeps
+        serving, so load balancers take the server out before it stops; a
+        second call ends the wait at once. Not at interpreter exit, when
+        nothing serves any more."""
         self._member().shutdown()
 
     def leave_server(self) -> None:
@@ -177,9 +192,28 @@ class Shazbot:
         """Every server this one knows, sorted by base URL."""
         return sorted(self.node.entries(), key=lambda e: e.base_url)
 
-    def online(self) -> list[ServerEntry]:
-        """The servers currently online (this one included, unless drained)."""
-        return [e for e in self.servers() if e.online]
+    def online(self, **filters: str) -> list[ServerEntry]:
+        """The servers currently online (this one included, unless drained).
+
+        With ``filters`` (``role="worker", zone="a"``), only those whose
+        metadata has every one of these values."""
+        return [e for e in self.servers() if e.online and matches(e.meta, filters)]
+
+    def owner(self, key: str, **filters: str) -> str | None:
+        """The base URL of the online server that owns ``key`` (this one
+        included), or ``None`` when no server is online; with ``filters``,
+        among those whose metadata has every one of these values.
+
+        Rendezvous hashing over this server's view (docs/protocol.md section
+        8.6): every server whose view agrees names the same owner, and when
+        a server joins or leaves only the keys it gains or loses move. A
+        drained server owns nothing. Views agree once a change has spread, not
+        before: this is not a lock."""
+        return owner_in_view(key, self.node.entries(), filters)
+
+    def owns(self, key: str, **filters: str) -> bool:
+        """Whether this server owns ``key`` (:meth:`owner`, same ``filters``)."""
+        return self.owner(key, **filters) == self.config.base_url
 
     def offline(self) -> list[ServerEntry]:
         """The servers currently offline (drained, gone, or declared failed)."""
@@ -194,10 +228,51 @@ class Shazbot:
         """This server's view in wire form: ``{"online": [...], "offline": [...]}``."""
         return self.node.server_list()
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """This server's metadata as published now (SHAZBOT_METADATA, or the
+        last :meth:`set_metadata`), as a new dict."""
+        return self.node.own_entry().metadata
+
+    def set_metadata(self, mapping: Mapping[str, str]) -> None:
+        """Publish new metadata for this server (replacing all of it): a new
+        version of its entry, spread at once as a drain is. Keys match
+        ``[a-z0-9_.-]{1,64}``, values are printable strings, and the encoded
+        object is at most SHAZBOT_MAX_METADATA_BYTES; otherwise ``ValueError``
+        says why and nothing changes. Under gunicorn any worker may call it."""
+        meta = parse_metadata(mapping, self.config.max_metadata_bytes)
+        if self.node.set_metadata(meta):
+            self._member().spread()
+
     def set_online(self, online: bool) -> None:
         """Drain (``False``) or return (``True``) this server, as the control endpoint does."""
         if self.node.set_online(online):
             self._member().spread()
+
+    # -- cluster jobs --------------------------------------------------------
+
+    def cluster_job(
+        self, job_id: str, trigger: str, *, filters: Mapping[str, str] | None = None, **trigger_args: Any
+    ) -> Callable[[F], F]:
+        """Decorator: run the function once per cluster at each fire time of
+        an APScheduler trigger (``"interval"``, ``"cron"`` or ``"date"``, with
+        that trigger's arguments; UTC unless ``timezone`` is given).
+
+        Every server schedules it in its gossip loop (under gunicorn, in the
+        leading worker only), and at each fire time runs it, inside the app's
+        context, only if it owns ``job_id`` then (:meth:`owns`, among the
+        servers matching ``filters``). Once views agree that is exactly one
+        server; while a change spreads a fire may run twice or not at all: it
+        is not a lock (docs/cluster-jobs.md). Exceptions are logged with the
+        job id. Works before or after ``init_app``; a ``job_id`` already
+        registered on this object, or a bad trigger, raises ``ValueError``.
+        """
+
+        def register(func: F) -> F:
+            self._cluster_jobs.add(job_id, func, trigger, filters, trigger_args)
+            return func
+
+        return register
 
     # -- seed API ------------------------------------------------------------
 

@@ -4,22 +4,28 @@ Jobs: ``tick`` (every GOSSIP_INTERVAL with 10% jitter, from the start),
 ``bootstrap`` (read the master list beside the ticks, retried with backoff
 until it works), ``announce`` (at a
 uniform random time in [MINIMUM, MINIMUM + INTERVAL], rescheduled after each
-run) and ``spread`` (one extra exchange after a control request).
+run) and ``spread`` (one extra exchange after a control request). Cluster
+jobs (:mod:`flask_clustershazbot.jobs`) run beside them in their own bounded
+thread pool, so a slow job never delays a tick.
 """
 
 from __future__ import annotations
 
 import concurrent.futures.thread  # noqa: F401  (see below)
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
+from .jobs import JOB_EXECUTOR, JOB_THREADS, ClusterJob, ClusterJobs
+from .masterlist.core import is_writable
 from .node import ClusterNode
 from .protocol.text import printable
 
@@ -48,10 +54,22 @@ def _utcnow() -> datetime:
 
 class GossipLoop:
     def __init__(
-        self, node: ClusterNode, rng: random.Random | None = None, after_job: Callable[[], None] | None = None
+        self,
+        node: ClusterNode,
+        rng: random.Random | None = None,
+        after_job: Callable[[], None] | None = None,
+        *,
+        cluster_jobs: ClusterJobs | None = None,
+        job_runner: Callable[[ClusterJob], Callable[[], None]] | None = None,
     ) -> None:
+        """``cluster_jobs`` are scheduled while the loop runs, each fire
+        calling ``job_runner(job)()`` (which checks ownership and never raises)."""
         self.node = node
         self._after_job = after_job
+        self._cluster_jobs = cluster_jobs
+        self._job_runner = job_runner
+        if cluster_jobs is not None and job_runner is not None:
+            cluster_jobs.subscribe(self)  # jobs decorated after the loop started
         self.config = node.config
         self.rng = rng or random.Random()
         self._scheduler: BackgroundScheduler | None = None
@@ -68,6 +86,7 @@ class GossipLoop:
         scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            executors={JOB_EXECUTOR: ThreadPoolExecutor(JOB_THREADS)},
             daemon=True,
         )
         # Ticks start at once and do not wait for the master list: a slow or
@@ -84,6 +103,8 @@ class GossipLoop:
         )
         scheduler.add_job(self._guarded(self._bootstrap))
         self._scheduler = scheduler  # before start: the jobs read it at once
+        for job in self._cluster_jobs.all() if self._cluster_jobs is not None else []:
+            self._add_cluster_job(scheduler, job)
         scheduler.start()
         self._schedule_announce()
         self._stopped = threading.Event()
@@ -127,6 +148,31 @@ class GossipLoop:
             except Exception:  # a job that finished meanwhile, or the scheduler stopping
                 log.debug("rescheduling after a clock step failed", exc_info=True)
 
+    def job_added(self, job: ClusterJob) -> None:
+        """Schedule a cluster job registered after the loop started."""
+        scheduler = self._scheduler  # read once: stop() may clear it meanwhile
+        if scheduler is not None:
+            try:
+                self._add_cluster_job(scheduler, job)
+            except Exception:  # the scheduler stopping meanwhile
+                log.debug("could not schedule cluster job %r", job.job_id, exc_info=True)
+
+    def _add_cluster_job(self, scheduler: BackgroundScheduler, job: ClusterJob) -> None:
+        if self._job_runner is None:
+            return
+        scheduler.add_job(
+            self._job_runner(job),
+            job.trigger,
+            id=job.scheduler_id,
+            name=job.scheduler_id,
+            executor=JOB_EXECUTOR,
+            # A fire more than a gossip interval late (the loop's process
+            # paused, or the lead taken after a date job's time) is skipped:
+            # another server may have run it meanwhile.
+            misfire_grace_time=max(1, math.ceil(self.config.gossip_interval)),
+            replace_existing=True,  # added at start and by job_added at once: one job
+        )
+
     def request_spread(self) -> None:
         scheduler = self._scheduler  # read once: stop() may clear it meanwhile
         if scheduler is not None:
@@ -150,9 +196,11 @@ class GossipLoop:
     def _announce(self) -> None:
         try:
             self.node.announce()
-            log.debug("wrote the master list")
+            log.debug("announced through the master list")
         except MasterListError as exc:
-            log.warning("could not write the master list: %s", printable(str(exc)))
+            # A read-only source (DNS) is only read at an announce.
+            action = "write" if is_writable(self.node.master_list) else "read"
+            log.warning("could not %s the master list: %s", action, printable(str(exc)))
         except Exception:
             log.exception("unexpected error while writing the master list")
         self._schedule_announce()

@@ -28,15 +28,18 @@ import atexit
 import logging
 import threading
 import weakref
+from functools import partial
 from typing import ClassVar
 
 from flask import Flask, current_app
 
 from .config import ShazbotConfig
+from .jobs import ClusterJobs, job_runner
 from .loop import GossipLoop
 from .node import ClusterNode
 from .signal_dispatch import SignalDispatcher
 from .state.base import StateStore
+from .state.identity import ClusterIdentity
 from .state.server import ProcessGroup, process_group
 from .web.handlers import RequestHandlers
 
@@ -50,20 +53,32 @@ class Member:
 
     _instances: ClassVar[weakref.WeakSet[Member]] = weakref.WeakSet()
 
-    def __init__(self, app: Flask, config: ShazbotConfig) -> None:
+    def __init__(self, app: Flask, config: ShazbotConfig, cluster_jobs: ClusterJobs | None = None) -> None:
+        """``cluster_jobs``: the extension's, scheduled while this process leads."""
         self.app = app
         self.config = config
-        #: The processes serving this server: its store, run and leader.
-        self.processes: ProcessGroup = process_group(config.state_path, config.base_url)
+        #: The processes serving this server: its store, run and leader. A
+        #: view saved by another cluster's server is not restored.
+        cluster = ClusterIdentity.of(config.master_list, config.secrets)
+        self.processes: ProcessGroup = process_group(config.state_path, config.base_url, cluster)
         self.node = ClusterNode(config, open_store=self.processes.open_store)
         self.handlers = RequestHandlers(self.node, config, on_control=self.spread)
         self._signalled = SignalDispatcher(app)
-        self._loop = GossipLoop(self.node, after_job=self._send_signals)
+        self._loop = GossipLoop(
+            self.node,
+            after_job=self._send_signals,
+            cluster_jobs=cluster_jobs,
+            job_runner=partial(job_runner, app=app, node=self.node),
+        )
         # Serialises start, shutdown and taking the lead, so that no
         # interleaving leaves a loop running or this server online after
         # shutdown() has returned.
         self._lock = threading.RLock()
         self._state = "new"  # new -> running -> stopped
+        # SHAZBOT_LAME_DUCK: set once shutdown() has gone offline to wait;
+        # a second shutdown() sets the event to end the wait at once.
+        self._lame_duck_begun = False
+        self._lame_duck_over = threading.Event()
         Member._instances.add(self)
 
     @classmethod
@@ -132,14 +147,24 @@ class Member:
         elif self._state == "running":
             threading.Thread(target=self.node.spread, name="shazbot-spread", daemon=True).start()
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, lame_duck: bool = True) -> None:
         """Leave the cluster: announce offline to a few peers within
         SHAZBOT_SHUTDOWN_TIMEOUT, write the master list if configured, stop
         the loop. Idempotent; also runs at interpreter exit.
 
+        With SHAZBOT_LAME_DUCK above 0 (and ``lame_duck`` true) it first goes
+        offline (a drain, spread at once; /health answers 503) and blocks that
+        many seconds while the app keeps serving, so load balancers take the
+        server out before it stops. A second call meanwhile ends the wait at
+        once. At interpreter exit there is no lame duck: nothing serves then.
+
         In a gunicorn worker it only stops this process's part: the server
-        keeps running, and the master says goodbye when the whole server stops.
+        keeps running, and the master says goodbye when the whole server stops
+        (after its own lame duck: see :mod:`flask_clustershazbot.gunicorn`).
         """
+        if lame_duck:
+            self._serve_as_lame_duck()
+        self._lame_duck_over.set()
         with self._lock:
             if self._state != "running":
                 if self._state == "new":
@@ -148,13 +173,39 @@ class Member:
                 self._state = "stopped"
                 return
             self._state = "stopped"
-            self._loop.stop()
+            self._loop.stop()  # and its cluster jobs: none fires after the goodbye below
             # Undelivered signals are dropped; a receiver still running is not waited for long.
             self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
             self.processes.release()
             if self.processes.goodbye_on_shutdown:
                 self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
             self.node.close()
+
+    def _serve_as_lame_duck(self) -> None:
+        with self._lock:
+            if self._lame_duck_begun:
+                return  # a second call: the wait ends (shutdown() sets the event)
+            if self._state != "running" or self.config.lame_duck <= 0 or not self.processes.goodbye_on_shutdown:
+                return
+            self._lame_duck_begun = True
+            if self.node.set_online(False):
+                self.spread()
+        log.info("lame duck: offline, serving for %gs before stopping", self.config.lame_duck)
+        # Outside the lock: requests and a second shutdown() go on meanwhile.
+        self._lame_duck_over.wait(self.config.lame_duck)
+
+    def begin_lame_duck(self) -> float:
+        """In the gunicorn master, asked to stop: take the whole server
+        offline (a drain, spread at once; every worker's /health answers 503)
+        and return how many seconds to keep serving before stopping
+        (SHAZBOT_LAME_DUCK), or 0 to stop at once (no lame duck configured,
+        or this run never started or is another master's)."""
+        if self.config.lame_duck <= 0 or not self.processes.owns_run():
+            return 0.0
+        if self.node.set_online(False):
+            # The master runs no gossip loop: one exchange now, as a drain does.
+            threading.Thread(target=self.node.spread, name="shazbot-spread", daemon=True).start()
+        return self.config.lame_duck
 
     def leave_server(self) -> None:
         """Say goodbye for the whole server from the gunicorn master, once all
@@ -186,7 +237,7 @@ def _shutdown_at_exit(member: Member) -> None:
     def stop() -> None:
         alive = ref()
         if alive is not None:
-            alive.shutdown()
+            alive.shutdown(lame_duck=False)
 
     register = getattr(threading, "_register_atexit", None)
     if register is not None:

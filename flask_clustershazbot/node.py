@@ -21,9 +21,10 @@ from .deadline import deadline, deadline_session
 from .detection import FastDetector
 from .errors import MasterListError
 from .masterlist.backend import open_master_list
-from .masterlist.core import MasterListStore
+from .masterlist.core import MasterListStore, is_writable
 from .protocol.allowlist import PeerAllowList
 from .protocol.membership import Membership, MergeReport
+from .protocol.metadata import Meta, meta_json
 from .protocol.model import ServerEntry, ServerList, entries_to_wire
 from .protocol.text import printable
 from .protocol.tick import (
@@ -36,7 +37,9 @@ from .protocol.tick import (
     spread_partner,
 )
 from .state.base import StateStore, Stats, StoreOpener
+from .state.identity import ClusterIdentity
 from .state.server import store_at
+from .tls import TlsFailureMemory
 from .transport import ExchangeError, PeerClient, PeerTransport
 from .wire import encode_gossip, fit_gossip
 
@@ -45,6 +48,8 @@ __all__ = ["ClusterNode"]
 log = logging.getLogger("flask_clustershazbot")
 
 
+#: How many new servers named by a read-only master list (DNS) are met at once.
+MEET_FANOUT = 3
 #: A refusal warning about one source is logged at most once per this many seconds...
 REFUSAL_WARNING_EVERY = 60.0
 #: ... for at most this many sources remembered at once (oldest forgotten first).
@@ -81,7 +86,8 @@ class ClusterNode:
         # One process keeps its view in memory; several processes serving one
         # server share it through a file: the process group's choice
         # (state/server.py); a bare ``state_path`` is for tools and benchmarks.
-        self.store: StateStore = (open_store or store_at(state_path))(self.new_membership)
+        cluster = ClusterIdentity.of(config.master_list, config.secrets)
+        self.store: StateStore = (open_store or store_at(state_path, cluster))(self.new_membership)
         #: The server's counters, kept by the store (shared like the view).
         self.stats: Stats = self.store.stats
         self.transport: PeerTransport = transport or PeerClient(
@@ -90,6 +96,7 @@ class ClusterNode:
             url_prefix=config.url_prefix,
             timeout=config.request_timeout,
             max_body=config.max_content_length,
+            tls=config.tls_request_args,
         )
         self.master_list = master_list or open_master_list(
             config.master_list,
@@ -99,12 +106,17 @@ class ClusterNode:
             session=self.transport.session if isinstance(self.transport, PeerClient) else deadline_session(),
             timeout=config.request_timeout,
             max_body=config.max_content_length,
+            tls=config.tls_request_args,
+            dns_scheme=config.dns_scheme,
         )
         self.policy = TickPolicy(config.gossip_interval, config.monitor_preference, config.failure_timeout)
         self.backoff = self.policy.new_backoff()
         self._counter_lock = threading.Lock()  # guards the refusal warnings' memory
         # (counter, source) -> (monotonic time of the last warning, refusals since)
         self._refusal_warnings: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+        # A TLS failure repeats every tick until someone fixes a certificate:
+        # warned about once per peer, again only after a success.
+        self._tls_failures = TlsFailureMemory(REFUSAL_WARNING_SOURCES)
         #: Suspicion after a failed exchange, confirmed by witnesses
         #: (SHAZBOT_INDIRECT_PROBES; docs/protocol.md section 8.4).
         self.detector = FastDetector(self)
@@ -123,6 +135,8 @@ class ClusterNode:
             max_skew_ms=int(self.config.max_clock_skew * 1000),
             admits=self.allowlist.allows if self.config.allowed_peers else None,
             max_entries=self.config.max_view_size,
+            meta=self.config.metadata,
+            max_meta_bytes=self.config.max_metadata_bytes,
         )
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -186,7 +200,11 @@ class ClusterNode:
         """A new run of this server: online with a new version, and a fresh
         grace period for every peer already in the view."""
         with self.store.transaction() as membership:
-            membership.set_online(True, self._wall_ms())
+            now_ms = self._wall_ms()
+            membership.set_online(True, now_ms)
+            # A new run publishes the configured metadata, not what a saved
+            # view holds from the last run.
+            membership.set_metadata(self.config.metadata, now_ms)
             membership.listen_afresh(self._mono())
 
     def set_online(self, online: bool) -> bool:
@@ -195,6 +213,15 @@ class ClusterNode:
             changed = membership.set_online(online, self._wall_ms())
         if changed:
             log.info("this server is now %s", "online" if online else "offline (drained)")
+        return changed
+
+    def set_metadata(self, meta: Meta) -> bool:
+        """Publish new metadata (checked by the caller) with a new version;
+        True if it changed."""
+        with self.store.transaction() as membership:
+            changed = membership.set_metadata(meta, self._wall_ms())
+        if changed:
+            log.info("this server's metadata is now %s", printable(meta_json(meta)))
         return changed
 
     # -- gossip loop ---------------------------------------------------------
@@ -208,10 +235,33 @@ class ClusterNode:
             raise
         self.count("master_list_reads")
         self.mark("master_list_read")
+        if not is_writable(self.master_list):
+            self._meet(entries)
+            return
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(entries, now_ms, mono)
         self._log_report(report, "the master list")
+
+    def _meet(self, seeds: list[ServerEntry]) -> None:
+        """Gossip with up to MEET_FANOUT of the servers a read-only source
+        (DNS) names that this server does not know yet; each answers with its
+        own entry. DNS gives no versions, so its entries are never merged
+        (masterlist/dns.py). Raises :class:`MasterListError` while this
+        server knows no peer and none answered, so that bootstrap retries."""
+        with self.store.transaction() as membership:
+            known = set(membership.entries)  # this server's own URL included
+            alone = len(known) <= 1
+            message = self.encode(membership.view())
+        new = [seed for seed in seeds if seed.base_url not in known]
+        self.rng.shuffle(new)  # not every newcomer on the same first servers
+        met = self.fan_out(new, message, self.config.request_timeout, MEET_FANOUT, record_backoff=False) if new else 0
+        log.debug("met %d of %d new server(s) from the master list", met, len(new))
+        if alone and not met:
+            raise MasterListError(
+                f"none of the {len(new)} other server(s) in the master list answered" if new
+                else "the master list names no other server yet"
+            )
 
     def gossip_tick(self) -> None:
         """Heartbeat, expire failed peers, clean up, exchange with one partner
@@ -280,7 +330,11 @@ class ClusterNode:
             self.count(f"exchanges_failed_{exc.reason}")
             if record_backoff:
                 self.backoff.record_failure(base_url, self._mono())
-            log.debug("exchange with %s failed: %s", base_url, printable(str(exc)))
+            if exc.reason == "tls" and self._tls_failures.first_failure(base_url):
+                log.warning("cannot reach %s over TLS: %s (logged once until a success)",
+                            printable(base_url), printable(exc.detail))
+            else:
+                log.debug("exchange with %s failed: %s", base_url, printable(str(exc)))
             return False
         except Exception:  # a bug must not kill the loop
             self.count("exchanges_failed")
@@ -288,6 +342,7 @@ class ClusterNode:
             return False
         if record_backoff:
             self.backoff.record_success(base_url)
+        self._tls_failures.succeeded(base_url)
         self.mark("exchange_success")
         self.detector.contact(base_url)
         if not merge_answer:
@@ -323,7 +378,11 @@ class ClusterNode:
         return sender.wait()
 
     def announce(self) -> None:
-        """Read-merge-write of the master list; raises :class:`MasterListError`."""
+        """Read-merge-write of the master list; raises :class:`MasterListError`.
+        A read-only source (DNS) is read again instead, and newcomers met."""
+        if not is_writable(self.master_list):
+            self.load_master_list()
+            return
 
         def merge_into_view(stored: list[ServerEntry]) -> list[ServerEntry]:
             now_ms, mono = self._wall_ms(), self._mono()
@@ -358,7 +417,7 @@ class ClusterNode:
             message = self.encode([membership.own])
         goodbye = _Fanout(self, peers, message, end, SHUTDOWN_FANOUT, merge_answers=False, record_backoff=True)
         goodbye.begin()
-        if write_master_list:
+        if write_master_list and is_writable(self.master_list):
             try:
                 with deadline(end - self._mono()):
                     self.announce()
@@ -413,6 +472,10 @@ class ClusterNode:
         )
         self._warn_refused("entries_refused_not_allowed", report.refused_not_allowed, source,
                            "outside SHAZBOT_ALLOWED_PEERS")
+        self._warn_refused(
+            "entries_refused_metadata", report.refused_meta, source,
+            f"with malformed metadata or metadata over SHAZBOT_MAX_METADATA_BYTES ({self.config.max_metadata_bytes})",
+        )
         if report.refused_full:
             self.count("entries_refused_view_full", len(report.refused_full))
             log.warning(

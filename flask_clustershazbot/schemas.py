@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from .protocol.metadata import meta_from_wire
 from .protocol.model import ServerEntry
 from .urls import InvalidBaseUrl, normalize_base_url
 
@@ -71,6 +72,10 @@ class GossipServerSchema(Schema):
     baseUrl = BaseUrl(required=True)
     monitor = StrictBoolean(required=True)
     lastUpdate = Milliseconds(required=True)
+    #: Optional metadata (docs/protocol.md section 8.5). Never a reason to
+    #: refuse the message: malformed metadata makes merge refuse that entry
+    #: alone (see :func:`~flask_clustershazbot.protocol.metadata.meta_from_wire`).
+    meta = fields.Raw(load_default=None, allow_none=True)
 
 
 #: Invalid items reported in one error, at most (an error body stays small).
@@ -108,7 +113,8 @@ class ServerEntries(fields.Field[list[ServerEntry]]):
                 # takes the schema's path.
                 if type(url) is str and type(monitor) is bool and type(last) is int and 0 <= last <= MAX_SAFE_INTEGER:
                     try:
-                        entries.append(ServerEntry(normalize_base_url(url), monitor, last, online))
+                        meta = meta_from_wire(item.get("meta"))
+                        entries.append(ServerEntry(normalize_base_url(url), monitor, last, online, meta))
                         continue
                     except InvalidBaseUrl:
                         pass
@@ -119,7 +125,11 @@ class ServerEntries(fields.Field[list[ServerEntry]]):
                 if len(errors) >= MAX_REPORTED_ITEMS:
                     break
                 continue
-            entries.append(ServerEntry(loaded["baseUrl"], loaded["monitor"], loaded["lastUpdate"], online))
+            entries.append(
+                ServerEntry(
+                    loaded["baseUrl"], loaded["monitor"], loaded["lastUpdate"], online, meta_from_wire(loaded["meta"])
+                )
+            )
         if errors:
             raise ValidationError(errors)
         return entries

@@ -2,9 +2,10 @@
 
 The gossip loop only *posts* the view it ends each job with: a single-slot
 mailbox that keeps the latest view, O(1), never blocking. One daemon thread
-per process takes the latest view, works out the transitions since what it
-last delivered, and sends each signal, calling every receiver on its own so
-that one that raises is logged (with its name) and the others still run. A
+per process takes the latest view, works out the transitions (and metadata
+changes) since what it last delivered, and sends each signal, calling every
+receiver on its own so that one that raises is logged (with its name) and the
+others still run. A
 transition counts as delivered once it has been sent: what a slow receiver
 holds up is sent later, diffed against the then-latest view (so views posted
 meanwhile coalesce), and never lost. See :mod:`flask_clustershazbot.signals`.
@@ -15,16 +16,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from blinker import Signal
 from flask import Flask
 
 from . import signals
+from .protocol.metadata import Meta
 from .protocol.model import ServerEntry
 
-__all__ = ["SignalDispatcher", "transitions", "send_isolated"]
+__all__ = ["SignalDispatcher", "transitions", "meta_changes", "send_isolated"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -40,6 +42,16 @@ def transitions(before: Mapping[str, bool], now: Mapping[str, bool]) -> tuple[li
     went_online = sorted(url for url, online in now.items() if online and before.get(url) is not True)
     went_offline = sorted(url for url, online in before.items() if online and now.get(url) is not True)
     return went_online, went_offline
+
+
+def meta_changes(before: Mapping[str, Meta], now: Mapping[str, ServerEntry], moved: Iterable[str]) -> list[str]:
+    """The servers, sorted, whose metadata differs from what was delivered
+    for them (``before``: base URL -> metadata), leaving out new servers and
+    those in ``moved`` (the batch's transitions, which carry the entry)."""
+    skip = set(moved)
+    return sorted(
+        url for url, entry in now.items() if url in before and url not in skip and before[url] != entry.meta
+    )
 
 
 def _receiver_name(receiver: Callable[..., Any]) -> str:
@@ -65,8 +77,9 @@ def send_isolated(signal: Signal, sender: Any, **kwargs: Any) -> None:
 
 
 class SignalDispatcher:
-    """Sends ``server_online``, ``server_offline`` and ``view_changed`` for
-    one app, from a background thread of the process that posts views."""
+    """Sends ``server_online``, ``server_offline``, ``server_changed`` and
+    ``view_changed`` for one app, from a background thread of the process
+    that posts views."""
 
     def __init__(self, app: Flask) -> None:
         self._app = app
@@ -77,6 +90,8 @@ class SignalDispatcher:
         self._pid: int | None = None
         #: base URL -> online, as last *delivered* (not merely seen).
         self._delivered: dict[str, bool] = {}
+        #: base URL -> metadata, for every server in the view last delivered.
+        self._delivered_meta: dict[str, Meta] = {}
 
     def post(self, view: list[ServerEntry]) -> None:
         """Hand over the current view; returns at once. Only the latest view
@@ -122,7 +137,11 @@ class SignalDispatcher:
     def _deliver(self, view: list[ServerEntry]) -> None:
         entries = {e.base_url: e for e in view}
         went_online, went_offline = transitions(self._delivered, {url: e.online for url, e in entries.items()})
-        if not (went_online or went_offline):
+        changed = meta_changes(self._delivered_meta, entries, went_online + went_offline)
+        if not (went_online or went_offline or changed):
+            # Still the baseline for servers seen for the first time: a later
+            # change of their metadata is a change.
+            self._delivered_meta = {url: e.meta for url, e in entries.items()}
             return
         app = self._app
         with app.app_context():  # receivers may use current_app, as in a request
@@ -139,7 +158,13 @@ class SignalDispatcher:
                     self._delivered[url] = False
                 else:
                     del self._delivered[url]
+            for url in changed:
+                if self._closed:
+                    return
+                send_isolated(signals.server_changed, app, base_url=url, entry=entries[url])
+                self._delivered_meta[url] = entries[url].meta
             if not self._closed:
+                self._delivered_meta = {url: e.meta for url, e in entries.items()}
                 send_isolated(
                     signals.view_changed, app, online=went_online, offline=went_offline, view=list(entries.values())
                 )

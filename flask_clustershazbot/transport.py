@@ -1,7 +1,8 @@
 """How a server reaches its peers: the :class:`PeerTransport` interface, and
 :class:`PeerClient`, its HTTP implementation: a requests Session, a total
 deadline on every call (connect, headers and body), no redirects, bounded
-response size, and every failure as one typed error.
+response size, the TLS settings (SHAZBOT_TLS_*) on every call, and every
+failure as one typed error.
 
 ``ClusterNode`` only talks to a ``PeerTransport``, so tests can put it on an
 in-memory network (tests/support/memory_network.py), as memberlist's
@@ -18,6 +19,7 @@ from .auth import bearer
 from .deadline import deadline, deadline_session
 from .errors import InvalidMessage, ShazbotError
 from .protocol.model import ServerEntry
+from .tls import DEFAULT_TLS, TlsArgs, tls_failure
 from .urls import endpoint_url
 from .wire import dumps, load_probe_answer, load_server_list, parse_json
 
@@ -29,11 +31,13 @@ PROBE_ANSWER_LIMIT = 4096
 
 
 class ExchangeError(ShazbotError):
-    """A direct exchange with a peer failed; ``reason`` is a short counter label."""
+    """A direct exchange with a peer failed; ``reason`` is a short counter
+    label (``tls`` for a failed TLS handshake), ``detail`` says more."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.detail = detail
 
 
 class PeerTransport(Protocol):
@@ -92,16 +96,36 @@ def _exchange_error(exc: Exception | None, expired: bool) -> ExchangeError:
         return ExchangeError("timeout", "no complete answer within the deadline")
     if isinstance(exc, ExchangeError):
         return exc
+    why = tls_failure(exc) if exc is not None else None
+    if why is not None:
+        return ExchangeError("tls", why)
     if isinstance(exc, requests.ConnectionError):
         return ExchangeError("connection", type(exc).__name__)
     return ExchangeError("request", type(exc).__name__)
 
 
 class PeerClient:
-    """The HTTP :class:`PeerTransport`: POSTs to peers' gossip endpoints."""
+    """The HTTP :class:`PeerTransport`: POSTs to peers' gossip endpoints.
 
-    def __init__(self, *, secret: str, sender: str, url_prefix: str, timeout: float, max_body: int) -> None:
-        self.session = deadline_session()
+    ``tls``: the CA bundle and client certificate of every call (default:
+    requests' bundle, no certificate). ``session`` should come from
+    :func:`~flask_clustershazbot.deadline.deadline_session` (the default), or
+    the total deadline of each call cannot be enforced.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        sender: str,
+        url_prefix: str,
+        timeout: float,
+        max_body: int,
+        tls: TlsArgs = DEFAULT_TLS,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.session = session if session is not None else deadline_session()
+        self.tls: TlsArgs = {"verify": tls["verify"], "cert": tls["cert"]}
         self._headers = {
             "Authorization": bearer(secret),
             "Content-Type": "application/json",
@@ -160,6 +184,9 @@ class PeerClient:
                     timeout=(min(limit, 3.0), limit),
                     allow_redirects=False,
                     stream=True,
+                    # Per call: a session's verify loses to REQUESTS_CA_BUNDLE.
+                    verify=self.tls["verify"],
+                    cert=self.tls["cert"],
                 ) as response:
                     status = response.status_code
                     answer = read_limited(response, max_body) if status == 200 else b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from .cache import bounded_str_cache
 from .errors import InvalidMessage
+from .protocol.metadata import Meta, meta_json
 from .protocol.model import ServerEntry, entries_to_wire
 from .schemas import (
     ControlMessageSchema,
@@ -105,9 +107,17 @@ def _url_json(url: str) -> str:
     return json.dumps(url)
 
 
+@functools.lru_cache(maxsize=4096)
+def _meta_item(meta: Meta) -> str:
+    return f',"meta":{meta_json(meta)}' if meta else ""
+
+
 def _item(entry: ServerEntry) -> str:
-    url, monitor, last_update, _ = entry
-    return f'{{"baseUrl":{_url_json(url)},"monitor":{"true" if monitor else "false"},"lastUpdate":{last_update}}}'
+    url, monitor, last_update, _, meta = entry
+    return (
+        f'{{"baseUrl":{_url_json(url)},"monitor":{"true" if monitor else "false"},'
+        f'"lastUpdate":{last_update}{_meta_item(meta)}}}'
+    )
 
 
 #: ``{"message":"gossip","online":[],"offline":[]}``: what a gossip message

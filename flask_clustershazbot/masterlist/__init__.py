@@ -5,7 +5,9 @@ read-merge-write: it reads the list, hands its entries to ``merge`` (which
 returns what to store) and writes the result, so that concurrent writers lose
 nothing: under a file lock for ``file://`` (:mod:`.file`); with ``If-Match``
 and a retry on 412 for an HTTP store that gives ETags (:mod:`.http`) and for
-S3 (:mod:`.s3`). :func:`.backend.open_master_list` chooses one by scheme.
+S3 (:mod:`.s3`). ``dns://`` and ``dns+srv://`` sources (:mod:`.dns`) are
+read-only: :func:`.core.is_writable` tells, and the node then only reads.
+:func:`.backend.open_master_list` chooses one by scheme.
 
 Every failure of a store, whatever raised it, leaves as
 :class:`~flask_clustershazbot.errors.MasterListError`. Each HTTP or S3 call

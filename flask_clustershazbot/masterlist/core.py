@@ -19,7 +19,7 @@ from ..errors import InvalidMasterList, InvalidMessage, MasterListError, Precond
 from ..protocol.model import ServerEntry
 from ..wire import encode_server_list, load_server_list, parse_json
 
-__all__ = ["MasterListStore", "MergeFn", "decode_server_list", "read_merge_write"]
+__all__ = ["MasterListStore", "MergeFn", "decode_server_list", "is_writable", "read_merge_write"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -38,11 +38,24 @@ MAX_PUT_ANSWER = 64 * 1024
 
 
 class MasterListStore(Protocol):
-    """What every store offers; both methods raise only :class:`MasterListError`."""
+    """What every store offers; both methods raise only :class:`MasterListError`.
+
+    A read-only source (DNS, :mod:`.dns`) says so with a class attribute
+    ``writable = False`` (see :func:`is_writable`): it names servers to
+    contact rather than storing entries, and is never written.
+    """
 
     def read(self) -> list[ServerEntry]: ...
 
     def update(self, merge: MergeFn) -> None: ...
+
+
+def is_writable(store: MasterListStore) -> bool:
+    """Whether announcing writes ``store`` (a stored list of entries) rather
+    than only reading it (a read-only source of servers to contact, which sets
+    ``writable = False``). Stores that do not say are writable."""
+    # Not a member of the protocol: stores and test fakes predating it stay valid.
+    return bool(getattr(store, "writable", True))
 
 
 def decode_server_list(body: bytes | None, where: str) -> list[ServerEntry]:

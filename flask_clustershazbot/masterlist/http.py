@@ -15,6 +15,7 @@ import requests
 from ..deadline import deadline, deadline_session
 from ..errors import MasterListError, PreconditionFailed
 from ..protocol.model import ServerEntry
+from ..tls import DEFAULT_TLS, TlsArgs, tls_failure
 from ..transport import ExchangeError, read_limited
 from .core import UPDATE_BUDGET_TIMEOUTS, MergeFn, decode_server_list, read_merge_write
 from .location import redact
@@ -31,7 +32,8 @@ class HttpMasterList:
     The write Authorization header is also sent with reads when both URLs share
     an origin, and never to another host. ``session`` should come from
     :func:`~flask_clustershazbot.deadline.deadline_session` (the default), or
-    the total deadline of each call cannot be enforced.
+    the total deadline of each call cannot be enforced. ``tls``: the CA
+    bundle and client certificate of every call (SHAZBOT_TLS_*).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class HttpMasterList:
         session: requests.Session | None = None,
         timeout: float,
         max_body: int,
+        tls: TlsArgs = DEFAULT_TLS,
     ) -> None:
         self.read_url = read_url
         self.write_url = write_url
@@ -50,6 +53,8 @@ class HttpMasterList:
         self._session = session if session is not None else deadline_session()
         self._timeout = timeout
         self._max_body = max_body
+        # Passed on every call: a session's verify loses to REQUESTS_CA_BUNDLE.
+        self._tls: TlsArgs = {"verify": tls["verify"], "cert": tls["cert"]}
         same_origin = urlsplit(read_url)[:2] == urlsplit(write_url)[:2]
         self._read_headers = {"Authorization": auth} if auth and same_origin else {}
 
@@ -62,6 +67,7 @@ class HttpMasterList:
             try:
                 with self._session.get(
                     url, headers=headers, timeout=self._socket_timeout(), allow_redirects=False, stream=True,
+                    verify=self._tls["verify"], cert=self._tls["cert"],
                 ) as response:
                     if response.status_code == 404:
                         return None, None
@@ -97,7 +103,7 @@ class HttpMasterList:
             try:
                 response = self._session.put(
                     self.write_url, data=body, headers=headers, timeout=self._socket_timeout(),
-                    allow_redirects=False, stream=True,
+                    allow_redirects=False, stream=True, verify=self._tls["verify"], cert=self._tls["cert"],
                 )
             except Exception as exc:  # whatever requests, urllib3 or ssl raise
                 raise MasterListError(f"writing master list {where} failed: {_why(exc, call.expired)}") from None
@@ -124,5 +130,8 @@ def _why(exc: BaseException | None, expired: bool) -> str:
         return "timed out (no complete answer within the request timeout)"
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    tls = tls_failure(exc) if exc is not None else None
+    if tls is not None:
+        return f"TLS: {tls}"
     return type(exc).__name__
 

@@ -12,7 +12,9 @@ botocore's timeouts bound each socket operation, not a call, so an endpoint
 that drips its answer would hold a call for ever. Here botocore signs and
 parses, but each HTTP request is sent by a ``before-send`` hook through a
 :func:`~flask_clustershazbot.deadline.deadline_session` and read whole (up to
-a bound) within the call's total deadline, the request timeout.
+a bound) within the call's total deadline, the request timeout. Those
+requests verify the store against SHAZBOT_TLS_CA when it is set (else
+AWS_CA_BUNDLE, else requests' bundle) and present SHAZBOT_TLS_CERT when set.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 from ..deadline import current_deadline, deadline, deadline_session
 from ..errors import MasterListError, PreconditionFailed
 from ..protocol.model import ServerEntry
+from ..tls import DEFAULT_TLS, TlsArgs, tls_failure
 from .core import UPDATE_BUDGET_TIMEOUTS, MergeFn, decode_server_list, read_merge_write
 from .location import parse_s3_url
 
@@ -49,7 +52,9 @@ class _CallFailed(Exception):
 class S3MasterList:
     """The master list as one S3 object; see the module documentation."""
 
-    def __init__(self, read_url: str, write_url: str, *, timeout: float, max_body: int) -> None:
+    def __init__(
+        self, read_url: str, write_url: str, *, timeout: float, max_body: int, tls: TlsArgs = DEFAULT_TLS
+    ) -> None:
         try:
             import boto3
             from botocore.config import Config
@@ -62,7 +67,11 @@ class S3MasterList:
         self._session = deadline_session()
         # Exactly the headers botocore prepared (and signed), nothing of requests' defaults.
         self._session.headers.clear()
-        self._verify: bool | str = os.environ.get("AWS_CA_BUNDLE") or True
+        # SHAZBOT_TLS_CA first; passed per call, as REQUESTS_CA_BUNDLE would
+        # override a session's verify.
+        ca = tls["verify"] if isinstance(tls["verify"], str) else None
+        self._verify: bool | str = ca or os.environ.get("AWS_CA_BUNDLE") or True
+        self._cert = tls["cert"]
         options: dict[str, Any] = {
             "connect_timeout": min(timeout, 3.0), "read_timeout": timeout, "retries": {"max_attempts": 2},
         }
@@ -72,7 +81,9 @@ class S3MasterList:
         except TypeError:  # an older botocore, which never uses trailers
             config = Config(**options)
         try:
-            self._client: Any = boto3.client("s3", config=config)
+            # verify for botocore too, though the hook below sends every request.
+            extra: dict[str, Any] = {"verify": ca} if ca else {}
+            self._client: Any = boto3.client("s3", config=config, **extra)
         except Exception as exc:  # no region, a malformed endpoint, ...
             raise MasterListError(f"cannot set up the S3 client: {type(exc).__name__}") from None
         self._client.meta.events.register("before-send.s3", self._send)
@@ -99,6 +110,7 @@ class S3MasterList:
             response = self._session.request(
                 request.method, request.url, headers=headers, data=body, stream=True,
                 timeout=(min(self._timeout, 3.0), self._timeout), allow_redirects=False, verify=self._verify,
+                cert=self._cert,
             )
             with response:
                 data = response.raw.read(limit + 1, decode_content=False)
@@ -116,6 +128,9 @@ class S3MasterList:
         except Exception as exc:
             if call is not None and call.expired:
                 raise _CallFailed("timed out (no complete answer within the request timeout)") from None
+            why = tls_failure(exc)
+            if why is not None:  # a certificate problem: no retry mends it
+                raise _CallFailed(f"TLS: {why}") from None
             # A dropped or truncated answer: botocore may retry it while time remains.
             raise ConnectionClosedError(endpoint_url=_endpoint(request.url)) from exc
         raw = urllib3.HTTPResponse(

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .metadata import DEFAULT_MAX_METADATA_BYTES, MALFORMED_META, NO_META, Meta, meta_size
 from .model import ServerEntry, entry_key
 
 __all__ = ["Membership", "MergeReport", "default_failure_timeout", "join"]
@@ -44,6 +45,10 @@ class MergeReport:
     dropped_future: list[str] = field(default_factory=list)
     refused_not_allowed: list[str] = field(default_factory=list)
     refused_full: list[str] = field(default_factory=list)
+    #: Entries refused for malformed or oversized metadata (section 8.5).
+    refused_meta: list[str] = field(default_factory=list)
+    #: Peers whose metadata changed (new servers with metadata included).
+    meta_changed: list[str] = field(default_factory=list)
     refuted: list[ServerEntry] = field(default_factory=list)
 
 
@@ -64,6 +69,8 @@ class Membership:
         max_skew_ms: int,
         admits: Callable[[str], bool] | None = None,
         max_entries: int | None = None,
+        meta: Meta = NO_META,
+        max_meta_bytes: int = DEFAULT_MAX_METADATA_BYTES,
     ) -> None:
         self.self_url = self_url
         self.retention_ms = retention_ms
@@ -72,8 +79,10 @@ class Membership:
         self.admits = admits
         #: Cap on the view's size: a flood of made-up servers cannot grow it further.
         self.max_entries = max_entries
+        #: Entries whose metadata encodes larger than this are refused.
+        self.max_meta_bytes = max_meta_bytes
         self.entries: dict[str, ServerEntry] = {
-            self_url: ServerEntry(self_url, monitor, now_ms, True)
+            self_url: ServerEntry(self_url, monitor, now_ms, True, meta)
         }
         #: Monotonic time at which each peer's ``last_update`` last increased.
         self.heard_at: dict[str, float] = {}
@@ -98,7 +107,9 @@ class Membership:
         """
         return version > now_ms + self.max_skew_ms + 1
 
-    def _bump_own(self, now_ms: int, *, online: bool | None = None, at_least: int = 0) -> ServerEntry:
+    def _bump_own(
+        self, now_ms: int, *, online: bool | None = None, meta: Meta | None = None, at_least: int = 0
+    ) -> ServerEntry:
         # The one rule for every change to our own entry: the version never
         # moves backwards, whatever the wall clock does, except that a version
         # no peer accepts is abandoned for a new incarnation at ``now``.
@@ -107,6 +118,7 @@ class Membership:
         new = own._replace(
             last_update=max(now_ms, base, at_least),
             online=own.online if online is None else online,
+            meta=own.meta if meta is None else meta,
         )
         self.entries[self.self_url] = new
         return new
@@ -126,6 +138,16 @@ class Membership:
         self._bump_own(now_ms, online=online)
         return changed
 
+    def set_metadata(self, meta: Meta, now_ms: int) -> bool:
+        """Publish new metadata (already checked): a new version, as a drain
+        is. Returns whether it differs from what was published."""
+        changed = self.own.meta != meta
+        self._bump_own(now_ms, meta=meta)
+        return changed
+
+    def _bad_meta(self, meta: Meta) -> bool:
+        return meta == MALFORMED_META or meta_size(meta) > self.max_meta_bytes
+
     # -- merge ---------------------------------------------------------------
 
     def merge(self, incoming: Iterable[ServerEntry], now_ms: int, mono: float) -> MergeReport:
@@ -140,10 +162,15 @@ class Membership:
             if entry.last_update > newest:
                 report.dropped_future.append(entry.base_url)
                 continue
+            current = self.entries.get(entry.base_url)
+            # Metadata already held passed this check when it was accepted:
+            # measuring it again on every exchange would dominate merge.
+            if entry.meta and (current is None or entry.meta != current.meta) and self._bad_meta(entry.meta):
+                report.refused_meta.append(entry.base_url)
+                continue
             if entry.base_url == self.self_url:
                 self._consider_claim_about_self(entry, now_ms, report)
                 continue
-            current = self.entries.get(entry.base_url)
             if current is None:
                 if self.admits is not None and not self.admits(entry.base_url):
                     report.refused_not_allowed.append(entry.base_url)
@@ -159,11 +186,16 @@ class Membership:
                 self.heard_at[entry.base_url] = mono
             if current is None or current.online != entry.online:
                 (report.went_online if entry.online else report.went_offline).append(entry.base_url)
+            if (current.meta if current is not None else NO_META) != entry.meta:
+                report.meta_changed.append(entry.base_url)
         return report
 
     def _consider_claim_about_self(self, claim: ServerEntry, now_ms: int, report: MergeReport) -> None:
         own = self.own
-        disagrees = claim.online != own.online or claim.monitor != own.monitor
+        # A claim without metadata is an older peer's relay, not a disagreement.
+        disagrees = (
+            claim.online != own.online or claim.monitor != own.monitor or (bool(claim.meta) and claim.meta != own.meta)
+        )
         # An abandoned version counts for nothing: every acceptable claim is
         # newer, and answering it starts the new incarnation at once.
         ours = -1 if self._abandoned(own.last_update, now_ms) else own.last_update

@@ -4,5 +4,6 @@ how the processes of one server pick the one that runs the gossip loop.
 
 :mod:`.server` is the one interface the member uses (:class:`ProcessGroup`);
 :mod:`.base` defines the store and its counters (``StateStore``, ``Stats``);
-:mod:`.sqlite`, :mod:`.election` and :mod:`.process` are its internals.
+:mod:`.sqlite`, :mod:`.election` and :mod:`.process` are its internals, and
+:mod:`.identity` names the cluster a saved view belongs to.
 """

@@ -27,6 +27,7 @@ from ..errors import StoreBusy
 from ..protocol.membership import Membership
 from .base import MemoryStore, StateStore, StoreOpener
 from .election import LeaderElection
+from .identity import ClusterIdentity
 from .process import HOOKS_ENV, gunicorn_hooks_installed, run_id, under_gunicorn
 from .sqlite import SqliteStore, default_state_path
 
@@ -114,12 +115,14 @@ class SingleProcess:
 
 class SharedProcesses:
     """A server whose processes (gunicorn workers) share a SQLite state file
-    at ``state_path``, and a leader lock beside it."""
+    at ``state_path``, and a leader lock beside it. With ``cluster``, a view
+    saved there by another cluster is not restored (:mod:`.identity`)."""
 
     shared = True
 
-    def __init__(self, state_path: str) -> None:
+    def __init__(self, state_path: str, cluster: ClusterIdentity | None = None) -> None:
         self.state_path = state_path
+        self.cluster = cluster
         #: The lock whose holder runs the gossip loop.
         self.lock_path = state_path + ".lock"
         self._store: SqliteStore | None = None
@@ -137,7 +140,7 @@ class SharedProcesses:
 
     def open_store(self, new_membership: Callable[[], Membership]) -> StateStore:
         """The store in the shared file (opened lazily, in each process)."""
-        self._store = SqliteStore(self.state_path, new_membership)
+        self._store = SqliteStore(self.state_path, new_membership, cluster=self.cluster)
         return self._store
 
     def join_run(self, begin_run: Callable[[], None]) -> None:
@@ -204,12 +207,13 @@ class SharedProcesses:
             self.store.set_meta("instance", run_id(pid))
 
 
-def process_group(state_path: str | None, base_url: str) -> ProcessGroup:
+def process_group(state_path: str | None, base_url: str, cluster: ClusterIdentity | None = None) -> ProcessGroup:
     """How the server at ``base_url`` is served: by processes sharing
     ``state_path`` (SHAZBOT_STATE_PATH, or a private default under gunicorn),
-    else by this process alone."""
+    else by this process alone. A shared view saved by a server of another
+    ``cluster`` is not restored."""
     path = state_path or (default_state_path(base_url) if under_gunicorn() else None)
-    return SharedProcesses(path) if path else SingleProcess()
+    return SharedProcesses(path, cluster) if path else SingleProcess()
 
 
 def mark_gunicorn_hooks_installed() -> None:
@@ -217,6 +221,7 @@ def mark_gunicorn_hooks_installed() -> None:
     os.environ[HOOKS_ENV] = "1"
 
 
-def store_at(state_path: str | None) -> StoreOpener:
-    """Opens the store at ``state_path`` (shared), or in memory without one."""
-    return SharedProcesses(state_path).open_store if state_path else SingleProcess().open_store
+def store_at(state_path: str | None, cluster: ClusterIdentity | None = None) -> StoreOpener:
+    """Opens the store at ``state_path`` (shared; emptied if another
+    ``cluster`` saved it), or in memory without one."""
+    return SharedProcesses(state_path, cluster).open_store if state_path else SingleProcess().open_store

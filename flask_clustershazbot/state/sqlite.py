@@ -11,6 +11,10 @@ entries that changed.
 Monotonic times (``heard_at``) are shared too: CLOCK_MONOTONIC is one clock for
 every process on a Linux host.
 
+The file outlives its server and records the cluster it belongs to (the master
+list and fingerprints of the gossip secrets, :mod:`.identity`): a server of
+another cluster that opens it, say on a reused port, empties it first.
+
 A process that stops inside a write transaction (SIGSTOP, a debugger, a hung
 host) keeps the write lock until it resumes or dies, however short the
 transactions are: they already do no I/O but the file's. So waiting for the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -39,8 +44,10 @@ from collections.abc import Callable, Iterator
 
 from ..errors import StoreBusy
 from ..protocol.membership import Membership
+from ..protocol.metadata import MALFORMED_META, NO_META, Meta, meta_from_wire, meta_json
 from ..protocol.model import ServerEntry
 from .base import MemoryStats, Totals
+from .identity import ClusterIdentity
 
 __all__ = ["SqliteStore", "SqliteStats", "default_state_path", "BUSY_TIMEOUT"]
 
@@ -52,6 +59,19 @@ BUSY_TIMEOUT = 3.0
 #: Seconds between two warnings about a lock held too long (per process).
 _BUSY_WARNING_EVERY = 60.0
 
+def _dump_meta(meta: Meta) -> str:
+    return meta_json(meta) if meta else ""
+
+
+def _load_meta(text: str | None) -> Meta:
+    if not text:
+        return NO_META
+    try:
+        return meta_from_wire(json.loads(text))
+    except ValueError:
+        return MALFORMED_META
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     base_url TEXT PRIMARY KEY,
@@ -59,7 +79,8 @@ CREATE TABLE IF NOT EXISTS entries (
     last_update INTEGER NOT NULL,
     online INTEGER NOT NULL,
     heard_at REAL,
-    seq INTEGER NOT NULL DEFAULT 0
+    seq INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_by_seq ON entries (seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -145,9 +166,16 @@ class SqliteStore:
     """The membership shared by the processes of one server, in a SQLite file."""
 
     def __init__(
-        self, path: str, new_membership: Callable[[], Membership], *, busy_timeout: float = BUSY_TIMEOUT
+        self,
+        path: str,
+        new_membership: Callable[[], Membership],
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
+        cluster: ClusterIdentity | None = None,
     ) -> None:
         self.path = path
+        #: The cluster the view must belong to (None: not checked, for tools).
+        self.cluster = cluster
         self.busy_timeout = busy_timeout
         self._last_busy_warning: float | None = None
         self._new_membership = new_membership
@@ -183,7 +211,11 @@ class SqliteStore:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
                 if columns and "seq" not in columns:  # a state file from an earlier version
                     conn.execute("ALTER TABLE entries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+                if columns and "meta" not in columns:  # from before metadata (docs/protocol.md section 8.5)
+                    conn.execute("ALTER TABLE entries ADD COLUMN meta TEXT NOT NULL DEFAULT ''")
                 conn.executescript(_SCHEMA)
+                if self.cluster is not None:
+                    self._bind_to_cluster(conn, self.cluster)
             except BaseException:
                 conn.close()  # set up again on the next call
                 raise
@@ -193,6 +225,53 @@ class SqliteStore:
             weakref.finalize(self, conn.close)
             self._conn, self._pid, self._cache = conn, os.getpid(), None
         return self._conn
+
+    def _bind_to_cluster(self, conn: sqlite3.Connection, cluster: ClusterIdentity) -> None:
+        """Empty a view saved by another cluster; record ours (docs/protocol.md
+        section 7). Each process checks once, when it opens the file; the
+        first that finds another cluster's view empties it under the write
+        lock, and the others then find their own: nothing is emptied twice.
+        A process of the same cluster with the same secrets only reads."""
+        if self._stored_cluster(conn) == cluster:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self._stored_cluster(conn)
+            if stored is None:
+                has_view = conn.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is not None
+                if has_view:  # saved by an earlier version: it may be any cluster's
+                    self._empty(conn, "records no cluster (saved by an earlier version)")
+            elif not stored.same_cluster(cluster):
+                self._empty(conn, "was saved by another cluster (another master list, or no gossip secret in common)")
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("cluster_master_list", cluster.master_list), ("cluster_secrets", cluster.encode_secrets())],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _stored_cluster(conn: sqlite3.Connection) -> ClusterIdentity | None:
+        rows = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('cluster_master_list', 'cluster_secrets')")
+        )
+        if rows.get("cluster_master_list") is None or rows.get("cluster_secrets") is None:
+            return None
+        return ClusterIdentity.decode(str(rows["cluster_master_list"]), str(rows["cluster_secrets"]))
+
+    def _empty(self, conn: sqlite3.Connection, why: str) -> None:
+        """Forget the saved view and everything else of the run that saved it:
+        entries (offline ones too), counters, the run (so the next process to
+        join begins a new one and sets this server online again)."""
+        generation = self._meta_int(conn, "generation") + 1  # processes caching the old view reload
+        conn.execute("DELETE FROM entries")
+        conn.execute("DELETE FROM counters")
+        conn.execute("DELETE FROM marks")
+        conn.execute("DELETE FROM meta WHERE key IN ('instance', 'last_detection')")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+        log.warning("the view saved in %s %s: starting with an empty view", self.path, why)
 
     @contextlib.contextmanager
     def _busy_is_503(self) -> Iterator[None]:
@@ -251,10 +330,12 @@ class SqliteStore:
         else:
             membership, since = cached, self._seq
         if cached is None or seq != self._seq or generation != self._generation:
-            for url, monitor, last_update, online, heard_at in conn.execute(
-                "SELECT base_url, monitor, last_update, online, heard_at FROM entries WHERE seq > ?", (since,)
+            for url, monitor, last_update, online, heard_at, meta in conn.execute(
+                "SELECT base_url, monitor, last_update, online, heard_at, meta FROM entries WHERE seq > ?", (since,)
             ):
-                membership.entries[url] = ServerEntry(url, bool(monitor), int(last_update), bool(online))
+                membership.entries[url] = ServerEntry(
+                    url, bool(monitor), int(last_update), bool(online), _load_meta(meta)
+                )
                 if heard_at is not None:
                     membership.heard_at[url] = float(heard_at)
         row = conn.execute("SELECT value FROM meta WHERE key = 'last_detection'").fetchone()
@@ -274,13 +355,13 @@ class SqliteStore:
         heard = membership.heard_at
         seq, generation = self._seq, self._generation
         changed = [
-            (e.base_url, int(e.monitor), e.last_update, int(e.online), heard.get(url), seq + 1)
+            (e.base_url, int(e.monitor), e.last_update, int(e.online), heard.get(url), seq + 1, _dump_meta(e.meta))
             for url, e in membership.entries.items()
             if entries_before.get(url) is not e or heard_before.get(url) != heard.get(url)
         ]
         if changed:
             seq += 1
-            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", changed)
+            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)", changed)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
         removed = [(url,) for url in entries_before if url not in membership.entries]
         if removed:

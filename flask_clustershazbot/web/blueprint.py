@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.routing import PathConverter
 
 from ..auth import is_authorized
-from ..errors import ClientError, Unauthorized
+from ..errors import ClientError, InvalidMessage, Unauthorized
 from ..protocol.text import printable
 from ..transport import SENDER_HEADER
 from ..urls import InvalidBaseUrl, canonical_base_url
@@ -32,11 +37,43 @@ def _raw_json(body: bytes, status: int = 200) -> Response:
     return response
 
 
+class KeyConverter(PathConverter):
+    """A key in GET /owner/<key>: like ``path``, slashes included, but also
+    matching control characters (``.`` does not match a newline), so that a
+    bad key gets a 400 JSON answer, not a 404 page."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+def _add_key_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("shazbot_key", KeyConverter)
+
+
+def _path_is_utf8(environ: dict[str, Any]) -> bool:
+    """Whether the request path, percent-decoded, is valid UTF-8. Werkzeug
+    turns bytes that are not into U+FFFD, so a key that was not UTF-8 would
+    quietly become another key; the raw URI (gunicorn's and Werkzeug's
+    RAW_URI or REQUEST_URI), else the WSGI PATH_INFO (bytes as latin-1),
+    tells."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if isinstance(raw, str) and raw:
+        path = unquote_to_bytes(raw.split("?", 1)[0].encode("latin-1", "replace"))
+    else:
+        path = str(environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+    try:
+        path.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     # The status page's template comes from web/templates/ (an app's own
     # templates/shazbot/status.html takes precedence, as Flask does for
     # every blueprint); its static files have their own route below.
     bp = Blueprint("shazbot", __name__, url_prefix=url_prefix, template_folder="templates")
+    # Before any route: the owner route's converter must exist when it is added.
+    bp.record_once(_add_key_converter)
     limit = handlers.config.max_content_length
 
     def body() -> bytes:
@@ -62,6 +99,20 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         except InvalidBaseUrl:
             return None
 
+    def owner_filters() -> dict[str, str]:
+        """The metadata filters of GET /owner: its query parameters, each once
+        (after checking that the path was UTF-8). Called only once the secret
+        is checked: the handler checks it first."""
+        if not _path_is_utf8(request.environ):
+            raise InvalidMessage("The key must be valid UTF-8 (percent-encoded).")
+        filters: dict[str, str] = {}
+        for name, values in request.args.lists():
+            if len(values) != 1:
+                shown = name if name.isprintable() and len(name) <= 80 else "(unprintable or long)"
+                raise InvalidMessage(f"Filter {shown!r} is given {len(values)} times; give each once.")
+            filters[name] = values[0]
+        return filters
+
     @bp.post("/gossip")
     def gossip() -> Response:
         return _raw_json(handlers.gossip_response(authorization(), body(), source, sender_url))
@@ -69,6 +120,11 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
     @bp.get("/list")
     def server_list() -> Response:
         return _raw_json(handlers.list_response(authorization()))
+
+    @bp.get("/owner/", defaults={"key": ""}, strict_slashes=False)
+    @bp.get("/owner/<shazbot_key:key>")
+    def owner(key: str) -> Response:
+        return _json(handlers.owner_request(authorization(), key, owner_filters))
 
     @bp.post("/probe")
     def probe() -> Response:

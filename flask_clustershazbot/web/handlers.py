@@ -13,9 +13,10 @@ from typing import Any
 
 from ..auth import is_authorized
 from ..config import ShazbotConfig
-from ..errors import Forbidden, NotAWitness, PayloadTooLarge, Unauthorized
+from ..errors import Forbidden, InvalidMessage, NotAWitness, PayloadTooLarge, Unauthorized
 from ..node import ClusterNode
 from ..protocol.model import ServerEntry, ServerList, entries_to_wire
+from ..protocol.ownership import check_filters, check_key, owner_in_view
 from ..wire import (
     encode_gossip,
     encode_server_list,
@@ -27,7 +28,7 @@ from ..wire import (
     parse_json,
 )
 
-__all__ = ["RequestHandlers", "Body", "Source", "SenderUrl"]
+__all__ = ["RequestHandlers", "Body", "Source", "SenderUrl", "Filters"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -41,6 +42,10 @@ Source = str | Callable[[], str]
 #: The sender's base URL, as it names itself (None if it does not), worked
 #: out only once the request is authenticated.
 SenderUrl = Callable[[], str | None] | None
+
+#: Metadata filters of an owner request (name to value), or a function that
+#: tells them, called only once the request is authenticated.
+Filters = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
 
 class RequestHandlers:
@@ -119,6 +124,22 @@ class RequestHandlers:
     def list_response(self, authorization: str | None) -> bytes:
         """:meth:`list_request` encoded as JSON bytes."""
         return encode_server_list(self._view(authorization))
+
+    def owner_request(self, authorization: str | None, key: str, filters: Filters | None = None) -> dict[str, Any]:
+        """Which online server owns ``key`` (docs/protocol.md section 8.6),
+        among those whose metadata has every ``filters`` value; the gossip or
+        the control secret is accepted. Answers ``{"key": key, "owner": base
+        URL or None}``. ``filters`` may be a function that tells them, called
+        only once the request is authenticated. :class:`InvalidMessage` for
+        an empty key, one over 1,024 UTF-8 bytes or holding a non-printable
+        character, or a filter name that is not a metadata key."""
+        entries = self._view(authorization)
+        try:
+            check_key(key)
+            wanted = check_filters((filters() if callable(filters) else filters) or {})
+        except ValueError as exc:
+            raise InvalidMessage(str(exc)) from None
+        return {"key": key, "owner": owner_in_view(key, entries, wanted)}
 
     def probe_request(self, authorization: str | None, body: Body, source: Source = "a peer") -> dict[str, Any]:
         """Act as a witness (docs/protocol.md section 8.4): try the peer named

@@ -22,6 +22,7 @@ _REFUSED = {
     "entries_dropped_future": "future",
     "entries_refused_not_allowed": "not_allowed",
     "entries_refused_view_full": "view_full",
+    "entries_refused_metadata": "metadata",
 }
 _COUNTERS = {
     "exchanges_sent": ("shazbot_exchanges_sent", "Gossip exchanges this server started."),

@@ -1,4 +1,4 @@
-"""The OpenAPI 3 document of the three endpoints, generated from the
+"""The OpenAPI 3 document of the endpoints that speak JSON, generated from the
 marshmallow schemas with apispec.
 
 The package ships the generated ``openapi.json`` (so apispec is only needed
@@ -38,6 +38,31 @@ __all__ = ["build_openapi", "shipped_openapi"]
 DEFAULT_PREFIX: str = ShazbotConfig.url_prefix  # SHAZBOT_URL_PREFIX's default, defined once
 
 
+#: The valid form of an entry's metadata (docs/protocol.md section 8.5).
+#: JSON Schema's propertyNames, which OpenAPI 3.0 lacks, is an extension.
+VALID_META_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "x-propertyNames": {"pattern": "^[a-z0-9_.-]{1,64}$"},
+    "additionalProperties": {"type": "string"},
+}
+
+#: An entry's optional metadata as the endpoints accept it: any value. A
+#: malformed or oversized one refuses that entry alone, and the message is
+#: still accepted (so that a peer whose rules differ, a later version or a
+#: larger SHAZBOT_MAX_METADATA_BYTES, cannot make whole messages fail); so
+#: the request schema may not reject it. Answers only ever carry the valid
+#: form, given as ``x-valid-form``.
+META_SCHEMA: dict[str, Any] = {
+    "description": (
+        "The server's metadata: an object of keys [a-z0-9_.-]{1,64} to printable string values, at most "
+        "SHAZBOT_MAX_METADATA_BYTES (default 1024) as JSON with sorted keys and no spaces; omitted when empty. "
+        "An entry whose metadata is anything else is refused on its own and the rest of the message is merged "
+        "(docs/protocol.md section 8.5)."
+    ),
+    "x-valid-form": VALID_META_SCHEMA,
+}
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True)
     details = fields.Dict()
@@ -45,6 +70,18 @@ class ErrorSchema(Schema):
 
 class ControlAnswerSchema(Schema):
     success = fields.Boolean(required=True)
+
+
+class OwnerAnswerSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "The key asked about, as decoded."})
+    owner = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The base URL of the online server that owns the key, or null when no online "
+            "server (matching the filters) exists (docs/protocol.md section 8.6).",
+        },
+    )
 
 
 def build_openapi() -> dict[str, Any]:
@@ -82,6 +119,7 @@ def build_openapi() -> dict[str, Any]:
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("ProbeRequest", schema=ProbeRequestSchema)
     spec.components.schema("ProbeAnswer", schema=ProbeAnswerSchema)
+    spec.components.schema("OwnerAnswer", schema=OwnerAnswerSchema)
 
     def json_of(schema: str) -> dict[str, Any]:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
@@ -125,6 +163,48 @@ def build_openapi() -> dict[str, Any]:
         },
     )
     spec.path(
+        path=f"{DEFAULT_PREFIX}/owner/{{key}}",
+        operations={
+            "get": {
+                "summary": (
+                    "Which online server owns a key: rendezvous hashing over this server's view, among the servers "
+                    "whose metadata has every filter's value (gossip or control secret; docs/protocol.md section 8.6)."
+                ),
+                "security": [{"secret": []}],
+                "parameters": [
+                    {
+                        "name": "key",
+                        "in": "path",
+                        "required": True,
+                        "description": (
+                            "The key, percent-encoded UTF-8: 1 to 1,024 bytes, printable characters only. It may hold "
+                            "slashes but not start with one."
+                        ),
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    {
+                        "name": "filters",
+                        "in": "query",
+                        "required": False,
+                        "description": (
+                            "Metadata filters, one query parameter each (role=worker&zone=a): names match "
+                            "[a-z0-9_.-]{1,64}, each given once."
+                        ),
+                        "style": "form",
+                        "explode": True,
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                ],
+                "responses": {
+                    "200": answer("The owner, or null.", "OwnerAnswer"),
+                    "400": answer("Bad key, or a filter that is not a metadata key or is given twice.", "Error"),
+                    "401": errors["401"],
+                    "405": not_allowed,
+                },
+            }
+        },
+    )
+    spec.path(
         path=f"{DEFAULT_PREFIX}/control",
         operations={
             "post": {
@@ -157,7 +237,11 @@ def build_openapi() -> dict[str, Any]:
             }
         },
     )
-    return spec.to_dict()
+    document = spec.to_dict()
+    # A raw field in the schema (malformed metadata refuses the entry, not
+    # the message): described here as what a valid one is.
+    document["components"]["schemas"]["GossipServer"]["properties"]["meta"] = META_SCHEMA
+    return document
 
 
 @lru_cache(maxsize=8)

@@ -12,8 +12,10 @@ __all__ = ["status_snapshot"]
 
 
 def status_snapshot(node: ClusterNode) -> dict[str, Any]:
-    """Each server in ``node``'s view, how long it has been silent here, and
-    whether it is suspected (silent for more than half the failure timeout)."""
+    """Each server in ``node``'s view, how long it has been silent here,
+    whether it is suspected (silent for more than half the failure timeout),
+    and its metadata (``meta``, an object, empty when it has none: peer-supplied
+    text, to be shown escaped)."""
     now_ms, mono = node.wall_ms(), node.monotonic()
     with node.store.transaction() as membership:
         timeout = node.policy.timeout_for(len(membership.entries))
@@ -31,10 +33,11 @@ def status_snapshot(node: ClusterNode) -> dict[str, Any]:
                 "silentSeconds": silent,
                 "suspected": entry.online and silent is not None and silent > timeout / 2,
                 "self": is_self,
+                "meta": entry.metadata,
             })
     online = sum(1 for s in servers if s["online"])
     return {
-        "self": own.to_wire() | {"online": own.online},
+        "self": own.to_wire() | {"online": own.online, "meta": own.metadata},
         "servers": servers,
         "online": online,
         "offline": len(servers) - online,

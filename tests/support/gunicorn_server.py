@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -39,16 +40,23 @@ def _quiet_flags() -> list[str]:
 
 
 class GunicornServer:
-    def __init__(self, env: dict[str, str], tmp: Path, workers: int, extra: list[str] | None = None) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/"
+    def __init__(self, env: dict[str, str], tmp: Path, workers: int, extra: list[str] | None = None,
+                 *, scheme: str = "http", request_args: dict[str, Any] | None = None,
+                 port: int | None = None, app: str = "examples.app:app") -> None:
+        """``scheme`` "https" when ``extra`` has gunicorn's TLS flags;
+        ``request_args`` (``verify``, ``cert``) for the test's own calls;
+        ``port`` to reuse one (a restart), else a free one; ``app`` the WSGI
+        app gunicorn serves."""
+        self.port = port or free_port()
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}/"
+        self.request_args = request_args or {}
         self.state_path = tmp / "state.sqlite3"
         self.env = {**os.environ, **env, "SHAZBOT_BASE_URL": self.base_url, "SHAZBOT_STATE_PATH": str(self.state_path),
                     "PYTHONPATH": str(ROOT)}
         self.args = [
             sys.executable, "-m", "gunicorn", "-c", str(ROOT / "examples" / "gunicorn.conf.py"),
             "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "20",
-            *_quiet_flags(), *(extra or []), "examples.app:app",
+            *_quiet_flags(), *(extra or []), app,
         ]
         self.log_path = tmp / f"gunicorn-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -71,13 +79,13 @@ class GunicornServer:
 
     def list(self) -> requests.Response:
         return requests.get(f"{self.base_url}clustershazbot/list", headers={"Authorization": GOSSIP_SECRET},
-                            timeout=5)
+                            timeout=5, **self.request_args)
 
     def control(self, online: bool) -> requests.Response:
         from .cluster import CONTROL_SECRET
 
         return requests.post(f"{self.base_url}clustershazbot/control", json={"message": "control", "online": online},
-                             headers={"Authorization": CONTROL_SECRET}, timeout=5)
+                             headers={"Authorization": CONTROL_SECRET}, timeout=5, **self.request_args)
 
     def workers(self) -> set[int]:
         assert self.process is not None

@@ -42,7 +42,7 @@ def test_the_vectors_are_many_and_named_uniquely() -> None:
     names = case_ids(cases)
     assert len(names) == len(set(names))
     assert len(cases) >= 30
-    assert {case["kind"] for case in cases} == {"gossip", "tick", "master_list"}
+    assert {case["kind"] for case in cases} == {"gossip", "tick", "master_list", "ownership"}
     assert {case["expected_status"] for case in load_cases("gossip")} == {200, 400, 413}
 
 

@@ -26,6 +26,7 @@ IMPURE = {
 #: What config.py may not import, even indirectly: the adapters it configures.
 ADAPTERS = (
     f"{PACKAGE}.masterlist.file", f"{PACKAGE}.masterlist.http", f"{PACKAGE}.masterlist.s3",
+    f"{PACKAGE}.masterlist.dns",
     f"{PACKAGE}.masterlist.backend", f"{PACKAGE}.state", f"{PACKAGE}.web", f"{PACKAGE}.transport",
     f"{PACKAGE}.node",
 )

@@ -24,7 +24,7 @@ def test_served_without_auth_under_the_configured_prefix(make_app: Callable[...,
     response = app.test_client().get("/members/openapi.json")
     assert response.status_code == 200
     paths = set(response.get_json()["paths"])
-    assert paths == {"/members/gossip", "/members/list", "/members/control", "/members/probe"}
+    assert paths == {"/members/gossip", "/members/list", "/members/control", "/members/probe", "/members/owner/{key}"}
 
 
 def test_405_answers_are_described_and_served_as_described(make_app: Callable[..., Flask]) -> None:

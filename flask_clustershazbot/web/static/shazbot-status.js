@@ -1,7 +1,7 @@
 // The status page's behaviour (templates/shazbot/status.html): poll
 // status.json every two seconds and redraw the table. A file, not an inline
 // <script>, so the page's Content-Security-Policy needs no 'unsafe-inline'.
-// Text goes in with textContent only: base URLs come from peers.
+// Text goes in with textContent only: base URLs and metadata come from peers.
 "use strict";
 (function () {
   function age(seconds) {
@@ -28,6 +28,11 @@
     td.appendChild(span);
   }
 
+  // "key=value, key=value", keys sorted; empty when the server has none.
+  function metadata(meta) {
+    return Object.keys(meta || {}).sort().map(function (key) { return key + "=" + meta[key]; }).join(", ");
+  }
+
   async function refresh() {
     try {
       // Relative to the page (<prefix>/), so it follows SHAZBOT_URL_PREFIX.
@@ -52,6 +57,7 @@
         cell(row, server.monitor ? "yes" : "no");
         cell(row, age(server.ageSeconds) + " ago");
         cell(row, age(server.silentSeconds));
+        cell(row, metadata(server.meta), "meta");
         body.appendChild(row);
       }
       document.getElementById("updated").textContent = "Updated " + new Date().toLocaleTimeString();

@@ -52,9 +52,12 @@ def stop_on_sigterm(*_: object) -> None:
 
 
 def lame_duck_then_stop() -> None:
-    shazbot.shutdown()  # offline, serving for SHAZBOT_LAME_DUCK seconds, then goodbye
-    if sigterms == ["lame duck"]:  # not exiting already after a second SIGTERM
-        _thread.interrupt_main()  # ends app.run() in the main thread, as Ctrl-C does
+    try:
+        shazbot.shutdown()  # offline, serving for SHAZBOT_LAME_DUCK seconds, then goodbye
+    finally:
+        # Whatever happened, the SIGTERM stops the server.
+        if sigterms == ["lame duck"]:  # not exiting already after a second SIGTERM
+            _thread.interrupt_main()  # ends app.run() in the main thread, as Ctrl-C does
 
 
 sigterms: list[str] = []

@@ -11,6 +11,7 @@ import difflib
 import importlib.util
 import logging
 import os
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -283,6 +284,18 @@ def _count(value: Any) -> int:
     return number
 
 
+#: Largest SHAZBOT_MAX_METADATA_BYTES: metadata travels in every message.
+MAX_METADATA_BYTES = 65_536
+
+
+def _metadata_bytes(value: Any) -> int:
+    number = _size(value)
+    if number > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes: metadata travels in every message "
+                         f"(got {value!r})")
+    return number
+
+
 def _size(value: Any) -> int:
     try:
         number = int(str(value).strip())
@@ -330,6 +343,49 @@ def _readable_file(value: Any) -> str:
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or type(exc).__name__}: {printable(path)!r})") from None
     return path
+
+
+def _refuse_pass_phrase() -> str:
+    raise _EncryptedKey
+
+
+class _EncryptedKey(Exception):
+    """The client key asks for a pass phrase, which nothing can give at run time."""
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    # The OpenSSL reason code alone: never a file's contents.
+    return str(exc.reason or "unreadable").replace("_", " ").lower()
+
+
+def _tls_problems(values: Mapping[str, Any]) -> dict[str, str]:
+    """What is wrong with readable TLS files, found now rather than at the
+    first handshake (where it would be one more failed exchange)."""
+    problems: dict[str, str] = {}
+    ca, cert, key = values.get("tls_ca"), values.get("tls_cert"), values.get("tls_key")
+    if ca:
+        try:
+            ssl.create_default_context(cafile=ca)
+        except ssl.SSLError as exc:
+            problems["SHAZBOT_TLS_CA"] = f"holds no usable certificate ({_ssl_reason(exc)}: {printable(ca)!r})"
+    if cert and key:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_cert_chain(cert, key, password=_refuse_pass_phrase)
+        except _EncryptedKey:
+            problems["SHAZBOT_TLS_KEY"] = (
+                f"is protected by a pass phrase, which cannot be given at run time: use an unencrypted key "
+                f"readable only by this server's user ({printable(key)!r})"
+            )
+        except ssl.SSLError as exc:
+            reason = _ssl_reason(exc)
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                problems["SHAZBOT_TLS_KEY"] = f"does not match SHAZBOT_TLS_CERT ({printable(key)!r})"
+            else:
+                problems["SHAZBOT_TLS_CERT"] = (
+                    f"and SHAZBOT_TLS_KEY are not a PEM certificate and its key ({reason}: {printable(cert)!r})"
+                )
+    return problems
 
 
 def _dns_scheme(value: Any) -> str:
@@ -460,8 +516,12 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_CONTROL_SECRET", "control_secrets", parse_secrets, required=True)
     read("SHAZBOT_BASE_URL", "base_url", _base_url, required=True)
     read("SHAZBOT_MASTER_LIST", "master_list", _read_source, required=True)
-    dns_source = is_dns_url(str(values.get("master_list", "")))
-    if dns_source and importlib.util.find_spec("dns") is None:
+    # From the value as given: a malformed DNS source is still a DNS source,
+    # which needs no write settings (one error, not three).
+    given_source = app_config.get("SHAZBOT_MASTER_LIST")
+    given_source = env.get("SHAZBOT_MASTER_LIST") if given_source is None else given_source
+    dns_source = is_dns_url(str(given_source or "").strip())
+    if "master_list" in values and dns_source and importlib.util.find_spec("dns") is None:
         problems["SHAZBOT_MASTER_LIST"] = (
             "is a DNS source, which needs dnspython: pip install 'flask-clustershazbot[dns]'"
         )
@@ -507,7 +567,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_MAX_ENTRIES_PER_MESSAGE", "max_entries_per_message", _size)
     read("SHAZBOT_MAX_VIEW_SIZE", "max_view_size", _size)
     read("SHAZBOT_INDIRECT_PROBES", "indirect_probes", _count)
-    read("SHAZBOT_MAX_METADATA_BYTES", "max_metadata_bytes", _size)
+    read("SHAZBOT_MAX_METADATA_BYTES", "max_metadata_bytes", _metadata_bytes)
     max_meta = values.get("max_metadata_bytes", DEFAULT_MAX_METADATA_BYTES)
     read("SHAZBOT_METADATA", "metadata", lambda raw: parse_metadata(raw, max_meta))
     read("SHAZBOT_LAME_DUCK", "lame_duck", _seconds(positive=False))
@@ -518,6 +578,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     for key, other in (("SHAZBOT_TLS_CERT", "SHAZBOT_TLS_KEY"), ("SHAZBOT_TLS_KEY", "SHAZBOT_TLS_CERT")):
         if _is_set(app_config, env, key) and not _is_set(app_config, env, other) and key not in problems:
             problems[key] = f"must be set together with {other} (a client certificate needs its key)"
+    problems.update(_tls_problems(values))
 
     read_scheme = str(values.get("master_list", "")).split(":", 1)[0].lower()
     kinds = {scheme if scheme in ("file", "s3") else "http" for scheme in (read_scheme, update_scheme)}

@@ -29,7 +29,7 @@ from .member import Member
 from .node import ClusterNode
 from .protocol.metadata import matches, parse_metadata
 from .protocol.model import ServerEntry, ServerList
-from .protocol.ownership import owner_in_view
+from .protocol.ownership import check_filters, owner_in_view
 from .state.base import StateStore
 from .web.blueprint import create_blueprint
 from .web.handlers import Body, RequestHandlers
@@ -199,7 +199,7 @@ class Shazbot:
         metadata has every one of these values."""
         return [e for e in self.servers() if e.online and matches(e.meta, filters)]
 
-    def owner(self, key: str, **filters: str) -> str | None:
+    def owner(self, key: str, /, **filters: str) -> str | None:
         """The base URL of the online server that owns ``key`` (this one
         included), or ``None`` when no server is online; with ``filters``,
         among those whose metadata has every one of these values.
@@ -208,10 +208,14 @@ class Shazbot:
         8.6): every server whose view agrees names the same owner, and when
         a server joins or leaves only the keys it gains or loses move. A
         drained server owns nothing. Views agree once a change has spread, not
-        before: this is not a lock."""
-        return owner_in_view(key, self.node.entries(), filters)
+        before: this is not a lock. A filter name that is not a metadata key,
+        or a value that is not a string, is a ``ValueError``."""
+        checked = check_filters(filters)
+        if not all(isinstance(value, str) for value in checked.values()):
+            raise ValueError("filters map metadata keys to string values")
+        return owner_in_view(key, self.node.entries(), checked)
 
-    def owns(self, key: str, **filters: str) -> bool:
+    def owns(self, key: str, /, **filters: str) -> bool:
         """Whether this server owns ``key`` (:meth:`owner`, same ``filters``)."""
         return self.owner(key, **filters) == self.config.base_url
 

@@ -7,9 +7,14 @@
   above 0, the first ``SIGTERM`` takes the server offline (a drain, spread at
   once; every worker's ``/health`` answers 503) while the listeners stay open
   and the workers keep serving; gunicorn's normal graceful stop begins that
-  many seconds later. A second ``SIGTERM`` meanwhile stops at once, and
-  ``SIGINT``/``SIGQUIT`` stay immediate. Without ``--preload`` the first
-  ``SIGTERM`` loads the app in the master to read its configuration.
+  many seconds later (less if the server was drained already: what is left
+  of the lame duck since the drain). A second ``SIGTERM`` meanwhile stops at
+  once, and ``SIGINT``/``SIGQUIT`` stay immediate. Without ``--preload`` the
+  first ``SIGTERM`` loads the app in the master to read its configuration;
+  a worker forked during the lame duck (``max_requests``, a crash) then
+  starts from that loaded app, as with ``--preload``. The drain is done and
+  spread in the arbiter's own thread, which then closes its connections, so
+  such a fork inherits no lock held and no open connection.
 * ``post_worker_init`` (each worker, after the app is loaded): starts the
   extension, so every worker joins the leader election at once instead of on
   its first request. No lock is taken before fork.
@@ -53,6 +58,11 @@ class _LameDuck:
     its health checks fail. This takes the server offline first and lets the
     arbiter loop run on (reaping and replacing workers); a timer sends the
     master ``SIGTERM`` again when the time is up, and that one stops.
+
+    ``handle_term`` runs in the arbiter's loop (not in the signal handler),
+    the thread that forks workers: the drain and its spread run there, one
+    exchange within SHAZBOT_REQUEST_TIMEOUT, so no thread of ours holds a
+    lock when a worker is forked. The timer thread only waits and signals.
     """
 
     def __init__(self, server: Any) -> None:
@@ -126,7 +136,12 @@ def on_exit(server: Any) -> None:
     """Master, after all workers stop: say goodbye for the server once (or hand
     the run back after an aborted USR2 upgrade)."""
     upgrade_aborted = _upgrade_aborted(server)
-    for member in _members(server):
+    try:
+        members = _members(server)
+    except Exception:  # an app that cannot load (its workers never booted either)
+        server.log.exception("flask_clustershazbot: could not load the app to say goodbye")
+        return
+    for member in members:
         try:
             if upgrade_aborted:
                 member.hand_back_run(int(server.master_pid))

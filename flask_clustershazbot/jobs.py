@@ -81,6 +81,10 @@ def make_trigger(trigger: str, trigger_args: Mapping[str, Any]) -> BaseTrigger:
     if cls is None:
         raise ValueError(f"cluster job trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
     args = {"timezone": timezone.utc, **trigger_args}
+    if cls is IntervalTrigger and args.get("jitter"):
+        # APScheduler adds each jitter to the last jittered time: fire times
+        # drift off the grid every server shares, and servers disagree.
+        raise ValueError("interval cluster jobs take no jitter: every server must fire at the same moments")
     if cls is IntervalTrigger and args.get("start_date") is None:
         args["start_date"] = _INTERVAL_ORIGIN
     try:
@@ -117,8 +121,11 @@ class ClusterJobs:
             raise ValueError("cluster job filters map metadata keys to string values")
         job = ClusterJob(job_id, func, make_trigger(trigger, trigger_args), checked_filters)
         with self._lock:
-            if job_id in self._jobs:
+            held = self._jobs.get(job_id)
+            if held is not None and not _same_job(held, job):
                 raise ValueError(f"a cluster job with id {job_id!r} is already registered")
+            # The same declaration again (an app factory called once per
+            # test) replaces the job: the newest function runs, once.
             self._jobs[job_id] = job
             listeners = list(self._listeners)
         for listener in listeners:
@@ -140,6 +147,15 @@ class ClusterJobs:
             return len(self._jobs)
 
 
+def _same_job(a: ClusterJob, b: ClusterJob) -> bool:
+    """The same declaration again: same function (by qualified name and
+    module), trigger and filters."""
+    def where(job: ClusterJob) -> tuple[object, object]:
+        return getattr(job.func, "__module__", None), getattr(job.func, "__qualname__", None)
+
+    return where(a) == where(b) and str(a.trigger) == str(b.trigger) and dict(a.filters) == dict(b.filters)
+
+
 class _Listener(Protocol):
     """What :meth:`ClusterJobs.subscribe` calls (the gossip loop)."""
 
@@ -156,7 +172,13 @@ def job_runner(job: ClusterJob, app: Flask, node: ClusterNode) -> Callable[[], N
     def run() -> None:
         try:
             with app.app_context():
-                if owner_in_view(job.job_id, node.entries(), job.filters) != own_url:
+                view = node.entries()
+                if not node.knows_cluster(view):
+                    # Alone in its view (the master list unread, no peer yet)
+                    # a server would own every job of the cluster.
+                    log.debug("cluster job %r skipped: the cluster is not known yet", job.job_id)
+                    return
+                if owner_in_view(job.job_id, view, job.filters) != own_url:
                     log.debug("cluster job %r: another server owns it", job.job_id)
                     return
                 log.debug("cluster job %r: running", job.job_id)

@@ -24,7 +24,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .errors import MasterListError, StoreBusy
-from .jobs import JOB_EXECUTOR, JOB_THREADS, ClusterJob, ClusterJobs
+from .jobs import JOB_EXECUTOR, JOB_ID_PREFIX, JOB_THREADS, ClusterJob, ClusterJobs
 from .masterlist.core import is_writable
 from .node import ClusterNode
 from .protocol.text import printable
@@ -143,8 +143,17 @@ class GossipLoop:
             now = _utcnow()
             try:
                 for job in scheduler.get_jobs():
-                    if job.next_run_time is not None:
-                        job.modify(next_run_time=max(job.next_run_time + timedelta(seconds=step), now))
+                    if job.next_run_time is None:
+                        continue
+                    if job.id.startswith(JOB_ID_PREFIX):
+                        # Cluster jobs keep wall-clock times shared by every
+                        # server (a cron hour, the interval grid): the next
+                        # one from now, not the old one shifted.
+                        next_time = job.trigger.get_next_fire_time(None, now)
+                        if next_time is not None:
+                            job.modify(next_run_time=next_time)
+                        continue
+                    job.modify(next_run_time=max(job.next_run_time + timedelta(seconds=step), now))
             except Exception:  # a job that finished meanwhile, or the scheduler stopping
                 log.debug("rescheduling after a clock step failed", exc_info=True)
 

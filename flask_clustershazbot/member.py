@@ -28,12 +28,14 @@ import atexit
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from functools import partial
 from typing import ClassVar
 
 from flask import Flask, current_app
 
 from .config import ShazbotConfig
+from .errors import StoreBusy
 from .jobs import ClusterJobs, job_runner
 from .loop import GossipLoop
 from .node import ClusterNode
@@ -158,9 +160,16 @@ class Member:
         server out before it stops. A second call meanwhile ends the wait at
         once. At interpreter exit there is no lame duck: nothing serves then.
 
+        A server already drained waits only what is left of the lame duck
+        since its drain (load balancers have been taking it out since then).
+
         In a gunicorn worker it only stops this process's part: the server
         keeps running, and the master says goodbye when the whole server stops
         (after its own lame duck: see :mod:`flask_clustershazbot.gunicorn`).
+
+        A stop is never lost: if going offline or the goodbye fails (the
+        shared state locked by another process, say), that is logged and the
+        server stops all the same.
         """
         if lame_duck:
             self._serve_as_lame_duck()
@@ -173,13 +182,18 @@ class Member:
                 self._state = "stopped"
                 return
             self._state = "stopped"
-            self._loop.stop()  # and its cluster jobs: none fires after the goodbye below
-            # Undelivered signals are dropped; a receiver still running is not waited for long.
-            self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
-            self.processes.release()
-            if self.processes.goodbye_on_shutdown:
-                self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
-            self.node.close()
+            try:
+                self._loop.stop()  # and its cluster jobs: none fires after the goodbye below
+                # Undelivered signals are dropped; a receiver still running is not waited for long.
+                self._signalled.close(timeout=min(0.1, self.config.shutdown_timeout))
+                self.processes.release()
+                if self.processes.goodbye_on_shutdown:
+                    try:
+                        self.node.leave(write_master_list=self.config.update_master_list_on_shutdown)
+                    except Exception as exc:  # peers then notice by the failure timeout
+                        _log_failure("could not say goodbye", exc)
+            finally:
+                self.node.close()
 
     def _serve_as_lame_duck(self) -> None:
         with self._lock:
@@ -188,24 +202,61 @@ class Member:
             if self._state != "running" or self.config.lame_duck <= 0 or not self.processes.goodbye_on_shutdown:
                 return
             self._lame_duck_begun = True
-            if self.node.set_online(False):
-                self.spread()
-        log.info("lame duck: offline, serving for %gs before stopping", self.config.lame_duck)
+            try:
+                seconds = self._go_offline(self.spread)
+            except Exception as exc:
+                # Serve the lame duck all the same: a stop is never lost,
+                # and a busy state answers /health with 503 meanwhile.
+                _log_failure("lame duck: could not go offline", exc)
+                seconds = self.config.lame_duck
+        if seconds <= 0:
+            return
+        log.info("lame duck: offline, serving for %gs before stopping", seconds)
         # Outside the lock: requests and a second shutdown() go on meanwhile.
-        self._lame_duck_over.wait(self.config.lame_duck)
+        self._lame_duck_over.wait(seconds)
+
+    def _go_offline(self, spread: Callable[[], None]) -> float:
+        """Drain this server (``spread`` tells a peer at once) and return how
+        long its lame duck lasts: SHAZBOT_LAME_DUCK, or what is left of it
+        since an earlier drain (0 once that has passed)."""
+        lame_duck = self.config.lame_duck
+        own = self.node.own_entry()
+        if not own.online:
+            # Drained already, at its last version (a later metadata change
+            # only makes this longer; a clock stepped back counts as now).
+            offline_for = (self.node.wall_ms() - own.last_update) / 1000
+            return min(lame_duck, max(0.0, lame_duck - offline_for))
+        if self.node.set_online(False):
+            spread()
+        return lame_duck
 
     def begin_lame_duck(self) -> float:
         """In the gunicorn master, asked to stop: take the whole server
         offline (a drain, spread at once; every worker's /health answers 503)
         and return how many seconds to keep serving before stopping
         (SHAZBOT_LAME_DUCK), or 0 to stop at once (no lame duck configured,
-        or this run never started or is another master's)."""
-        if self.config.lame_duck <= 0 or not self.processes.owns_run():
+        or this run never started or is another master's). Less if the
+        server was drained already: what is left of the lame duck since.
+
+        It runs in the arbiter's thread and spreads there, one exchange
+        (within SHAZBOT_REQUEST_TIMEOUT), then closes its connections: a
+        worker forked during the lame duck inherits no thread, no lock held
+        and no open socket or SQLite connection from it.
+        """
+        if self.config.lame_duck <= 0:
             return 0.0
-        if self.node.set_online(False):
-            # The master runs no gossip loop: one exchange now, as a drain does.
-            threading.Thread(target=self.node.spread, name="shazbot-spread", daemon=True).start()
-        return self.config.lame_duck
+        try:
+            if not self.processes.owns_run():
+                return 0.0
+            return self._go_offline(self.node.spread)
+        except Exception as exc:
+            _log_failure("lame duck: could not go offline", exc)
+            return self.config.lame_duck  # a stop is never lost: the timer still ends it
+        finally:
+            # Both reopen lazily, for the goodbye at exit (SqliteStore also
+            # reopens in a new process: connections never cross a fork).
+            self.node.transport.close()
+            self.node.store.close()
 
     def leave_server(self) -> None:
         """Say goodbye for the whole server from the gunicorn master, once all
@@ -222,6 +273,15 @@ class Member:
         self.processes.hand_back_run(pid)
         log.info("gunicorn upgrade aborted: the old master (pid %d) keeps serving this server", pid)
 
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """Log a failed step of a stop, which goes on: StoreBusy (a state locked
+    by another process) needs no traceback; anything else is a bug."""
+    if isinstance(exc, StoreBusy):
+        log.warning("%s: %s", what, exc)
+    else:
+        log.error("%s", what, exc_info=exc)
 
 
 def _shutdown_at_exit(member: Member) -> None:

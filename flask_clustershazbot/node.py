@@ -120,6 +120,10 @@ class ClusterNode:
         #: Suspicion after a failed exchange, confirmed by witnesses
         #: (SHAZBOT_INDIRECT_PROBES; docs/protocol.md section 8.4).
         self.detector = FastDetector(self)
+        #: The metadata a new run publishes (SHAZBOT_METADATA until set_metadata).
+        self._metadata = config.metadata
+        #: Whether the master list was read in this process (see knows_cluster).
+        self._master_list_read = False
 
     def encode(self, view: list[ServerEntry]) -> bytes:
         """Our view as a gossip message that a peer with our settings accepts
@@ -202,9 +206,10 @@ class ClusterNode:
         with self.store.transaction() as membership:
             now_ms = self._wall_ms()
             membership.set_online(True, now_ms)
-            # A new run publishes the configured metadata, not what a saved
+            # A new run publishes this process's metadata (SHAZBOT_METADATA,
+            # or what set_metadata gave before the start), not what a saved
             # view holds from the last run.
-            membership.set_metadata(self.config.metadata, now_ms)
+            membership.set_metadata(self._metadata, now_ms)
             membership.listen_afresh(self._mono())
 
     def set_online(self, online: bool) -> bool:
@@ -218,6 +223,7 @@ class ClusterNode:
     def set_metadata(self, meta: Meta) -> bool:
         """Publish new metadata (checked by the caller) with a new version;
         True if it changed."""
+        self._metadata = meta  # also what the next run (start) publishes
         with self.store.transaction() as membership:
             changed = membership.set_metadata(meta, self._wall_ms())
         if changed:
@@ -237,11 +243,19 @@ class ClusterNode:
         self.mark("master_list_read")
         if not is_writable(self.master_list):
             self._meet(entries)
+            self._master_list_read = True
             return
         now_ms, mono = self._wall_ms(), self._mono()
         with self.store.transaction() as membership:
             report = membership.merge(entries, now_ms, mono)
         self._log_report(report, "the master list")
+        self._master_list_read = True
+
+    def knows_cluster(self, view: list[ServerEntry]) -> bool:
+        """Whether ``view`` (this server's) can be more than this server alone
+        talking: the master list was read, or another server is known. Before
+        that a server would own every key of the cluster."""
+        return self._master_list_read or len(view) > 1
 
     def _meet(self, seeds: list[ServerEntry]) -> None:
         """Gossip with up to MEET_FANOUT of the servers a read-only source
@@ -253,14 +267,20 @@ class ClusterNode:
             known = set(membership.entries)  # this server's own URL included
             alone = len(known) <= 1
             message = self.encode(membership.view())
-        new = [seed for seed in seeds if seed.base_url not in known]
+        unknown = [seed for seed in seeds if seed.base_url not in known]
+        # Refused before the fan-out: one rate-limited warning per read, not
+        # one per record (a DNS answer may list hundreds).
+        new = [seed for seed in unknown if self.allowlist.allows(seed.base_url)]
+        outside = [seed.base_url for seed in unknown if not self.allowlist.allows(seed.base_url)]
+        self._warn_refused("entries_refused_not_allowed", outside, "the master list", "outside SHAZBOT_ALLOWED_PEERS")
         self.rng.shuffle(new)  # not every newcomer on the same first servers
         met = self.fan_out(new, message, self.config.request_timeout, MEET_FANOUT, record_backoff=False) if new else 0
         log.debug("met %d of %d new server(s) from the master list", met, len(new))
         if alone and not met:
             raise MasterListError(
                 f"none of the {len(new)} other server(s) in the master list answered" if new
-                else "the master list names no other server yet"
+                else f"the master list names no other server within SHAZBOT_ALLOWED_PEERS ({len(unknown)} outside)"
+                if unknown else "the master list names no other server yet"
             )
 
     def gossip_tick(self) -> None:
@@ -330,7 +350,7 @@ class ClusterNode:
             self.count(f"exchanges_failed_{exc.reason}")
             if record_backoff:
                 self.backoff.record_failure(base_url, self._mono())
-            if exc.reason == "tls" and self._tls_failures.first_failure(base_url):
+            if exc.reason == "tls" and self._tls_failures.first_failure(base_url, exc.detail):
                 log.warning("cannot reach %s over TLS: %s (logged once until a success)",
                             printable(base_url), printable(exc.detail))
             else:

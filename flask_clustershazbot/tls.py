@@ -82,24 +82,28 @@ def tls_failure(exc: BaseException) -> str | None:
 
 
 class TlsFailureMemory:
-    """Which peers a TLS failure was already logged for: the first failure
-    with a peer is worth a warning, the same failure every tick is not. A
-    success with a peer forgets it, so the next failure is logged again.
-    Thread-safe; remembers at most ``limit`` peers (oldest forgotten first)."""
+    """Which peers a TLS failure was already logged for, and why: the first
+    failure with a peer is worth a warning, the same failure every tick is
+    not, and a different reason (the certificate fixed, the CA now wrong) is
+    news again. A success with a peer forgets it, so the next failure is
+    logged again. Thread-safe; remembers at most ``limit`` peers (oldest
+    forgotten first)."""
 
     def __init__(self, limit: int = 1024) -> None:
         self._limit = limit
         self._lock = threading.Lock()
-        self._failed: OrderedDict[str, None] = OrderedDict()
+        self._failed: OrderedDict[str, str] = OrderedDict()
 
-    def first_failure(self, peer: str) -> bool:
-        """Record a TLS failure with ``peer``; True when it is the first since
-        the last success (so it should be logged)."""
+    def first_failure(self, peer: str, reason: str = "") -> bool:
+        """Record a TLS failure with ``peer`` for ``reason``; True when it is
+        the first since the last success, or its reason changed (so it
+        should be logged)."""
         with self._lock:
-            if peer in self._failed:
+            if self._failed.get(peer) == reason:
                 self._failed.move_to_end(peer)
                 return False
-            self._failed[peer] = None
+            self._failed[peer] = reason
+            self._failed.move_to_end(peer)
             while len(self._failed) > self._limit:
                 self._failed.popitem(last=False)
             return True

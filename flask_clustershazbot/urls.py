@@ -83,6 +83,7 @@ def canonical_base_url(url: str) -> str:
     credentials are refused (a base URL names a server, nothing more), and so
     is every character that is not printable (controls, bidi and other format
     characters, separators, surrogates): a URL is shown on terminals and in logs.
+    A backslash is refused too: parsers disagree on where it ends the host.
     """
     if not isinstance(url, str) or not url:
         raise InvalidBaseUrl("must be a non-empty string")
@@ -90,6 +91,10 @@ def canonical_base_url(url: str) -> str:
         raise InvalidBaseUrl(f"longer than {MAX_URL_LENGTH} characters")
     if not is_printable(url) or " " in url:
         raise InvalidBaseUrl("contains whitespace or non-printable characters")
+    if "\\" in url:
+        # urlsplit keeps it in the host; urllib3 and WHATWG parsers read it as
+        # "/": the allow-list would check one host and requests reach another.
+        raise InvalidBaseUrl("contains a backslash")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from .cache import bounded_str_cache
 from .errors import InvalidMessage
-from .protocol.metadata import Meta, meta_json
+from .protocol.metadata import Meta
 from .protocol.model import ServerEntry, entries_to_wire
 from .schemas import (
     ControlMessageSchema,
@@ -107,9 +107,30 @@ def _url_json(url: str) -> str:
     return json.dumps(url)
 
 
-@functools.lru_cache(maxsize=4096)
+def _meta_text(meta: Meta) -> str:
+    # ASCII (escaped) like every other part of an item, so that an item's
+    # length is its size in bytes, which trimming to a peer's
+    # SHAZBOT_MAX_CONTENT_LENGTH counts. The size limit of metadata counts
+    # its canonical UTF-8 form (meta_size), not this.
+    return ',"meta":' + json.dumps(dict(meta), separators=(",", ":"), sort_keys=True)
+
+
+#: Metadata of at most this many characters is cached encoded: with the
+#: cache's 1,024 entries at most a few MiB, whatever peers send.
+_CACHED_META_CHARS = 512
+
+
+@functools.lru_cache(maxsize=1024)
+def _small_meta_item(meta: Meta) -> str:
+    return _meta_text(meta)
+
+
 def _meta_item(meta: Meta) -> str:
-    return f',"meta":{meta_json(meta)}' if meta else ""
+    if not meta:
+        return ""
+    if sum(len(key) + len(value) for key, value in meta) <= _CACHED_META_CHARS:
+        return _small_meta_item(meta)
+    return _meta_text(meta)
 
 
 def _item(entry: ServerEntry) -> str:

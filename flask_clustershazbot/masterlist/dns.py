@@ -7,6 +7,12 @@ records. Each becomes a base URL ``{SHAZBOT_DNS_SCHEME}://{host}:{port}/``
 to it like to any base URL. The name is resolved again at every read: DNS
 records change while a cluster runs (pods come and go).
 
+A record is skipped (never guessed at) when its target is not a plain host
+name, every label ``[A-Za-z0-9_-]{1,63}``, or its port is not 1 to 65535. A
+label may hold any byte in DNS (a dot included, escaped with a backslash in
+text): such a name would read as one host to the allow-list and as another to
+the HTTP client.
+
 DNS says where servers may be, not what they are: no record carries a
 version. So what DNS gives is never merged as a claim about a server.
 :meth:`DnsMasterList.read` dates every entry at ``lastUpdate`` 0, below every
@@ -23,6 +29,8 @@ Resolved with dnspython, which reads the system resolver configuration
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,7 +43,13 @@ from .location import DnsLocation, parse_dns_url
 if TYPE_CHECKING:
     import dns.resolver
 
-__all__ = ["DnsLookup", "DnsMasterList", "DnsPythonLookup", "SEED_LAST_UPDATE", "seed_urls"]
+__all__ = ["DnsLookup", "DnsMasterList", "DnsPythonLookup", "SEED_LAST_UPDATE", "seed_urls", "target_text"]
+
+log = logging.getLogger("flask_clustershazbot")
+
+#: One label of a target this module connects to: what every URL parser,
+#: the allow-list and the resolver read the same way.
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 #: The ``lastUpdate`` of an entry found through DNS: no version at all, older
 #: than any retention, so a merge drops it and it can never override what a
@@ -52,7 +66,8 @@ class DnsLookup(Protocol):
         ...
 
     def services(self, name: str, timeout: float) -> list[tuple[str, int]]:
-        """The ``(target, port)`` of each SRV record of ``name``."""
+        """The ``(target, port)`` of each SRV record of ``name``; ``"."`` for
+        a target that is the root ("no such service", RFC 2782)."""
         ...
 
 
@@ -108,7 +123,49 @@ class DnsPythonLookup:
 
     def services(self, name: str, timeout: float) -> list[tuple[str, int]]:
         records = self._resolve(name, "SRV", time.monotonic() + timeout)
-        return [(record.target.to_text(), int(record.port)) for record in records]
+        found = []
+        for record in records:
+            # From the labels, not to_text(): that escapes a dot inside a
+            # label (a\.b), which URL parsers then read differently.
+            target = target_text(record.target.labels)
+            if target is None:
+                log.debug("skipped an SRV record of %s: its target is not a plain host name", name)
+                continue
+            found.append((target, int(record.port)))
+        return found
+
+
+def target_text(labels: tuple[bytes, ...]) -> str | None:
+    """An SRV target's host name from its ``labels`` (dnspython's
+    ``Name.labels``, bytes), without the final dot (``"."`` for the root), or
+    None when a label is not ``[A-Za-z0-9_-]{1,63}`` (module docstring)."""
+    if labels and labels[-1] == b"":
+        labels = labels[:-1]  # the root: the final dot
+    if not labels:
+        return "."
+    texts = []
+    for label in labels:
+        try:
+            text = label.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not _LABEL.fullmatch(text):
+            return None
+        texts.append(text)
+    return ".".join(texts)
+
+
+def _plain_host_name(text: str) -> bool:
+    name = text[:-1] if text.endswith(".") else text
+    return bool(name) and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _host(text: str) -> str:
@@ -127,18 +184,30 @@ def seed_urls(location: DnsLocation, lookup: DnsLookup, *, scheme: str, timeout:
     if location.srv:
         # "." as the target means "no such service here" (RFC 2782).
         pairs = [(target, port) for target, port in lookup.services(location.name, timeout) if target not in (".", "")]
+        usable = _plain_host_name
     else:
         assert location.port is not None
         pairs = [(address, location.port) for address in lookup.addresses(location.name, timeout)]
+        usable = _is_address
     urls = set()
+    skipped = 0
     for host, port in pairs:
+        # Checked here too, whatever the lookup: port 0 is "no port", and a
+        # host only one parser reads as given could reach an unlisted server.
+        if not usable(host) or not 1 <= port <= 65535:
+            skipped += 1
+            continue
         try:
             urls.add(canonical_base_url(f"{scheme}://{_host(host)}:{port}"))
         except InvalidBaseUrl:
-            continue  # a record no server could be reached at
+            skipped += 1  # a record no server could be reached at
+    if skipped:
+        log.debug("skipped %d record(s) of %s: not a plain host name or address on a port from 1 to 65535",
+                  skipped, location.name)
     if not urls:
         kind = "SRV" if location.srv else "A or AAAA"
-        raise MasterListError(f"master list {location.url}: no {kind} records for {location.name}")
+        unusable = f" ({skipped} unusable skipped)" if skipped else ""
+        raise MasterListError(f"master list {location.url}: no {kind} records for {location.name}{unusable}")
     return sorted(urls)
 
 

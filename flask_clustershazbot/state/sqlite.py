@@ -12,8 +12,12 @@ Monotonic times (``heard_at``) are shared too: CLOCK_MONOTONIC is one clock for
 every process on a Linux host.
 
 The file outlives its server and records the cluster it belongs to (the master
-list and fingerprints of the gossip secrets, :mod:`.identity`): a server of
-another cluster that opens it, say on a reused port, empties it first.
+list and salted fingerprints of the gossip secrets, :mod:`.identity`): a server
+of another cluster that opens it, say on a reused port, empties it first. A
+process of the old cluster that still has it open (a worker finishing during a
+reload, a second server with --reuse-port) then finds another cluster recorded
+when it next catches up, and refuses to write (:class:`ClusterTakenOver`, a
+503; logged once) instead of refilling the new cluster's view.
 
 A process that stops inside a write transaction (SIGSTOP, a debugger, a hung
 host) keeps the write lock until it resumes or dies, however short the
@@ -42,14 +46,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 
-from ..errors import StoreBusy
+from ..errors import ClientError, StoreBusy
 from ..protocol.membership import Membership
 from ..protocol.metadata import MALFORMED_META, NO_META, Meta, meta_from_wire, meta_json
 from ..protocol.model import ServerEntry
 from .base import MemoryStats, Totals
-from .identity import ClusterIdentity
+from .identity import ClusterIdentity, SavedIdentity, new_salt
 
-__all__ = ["SqliteStore", "SqliteStats", "default_state_path", "BUSY_TIMEOUT"]
+__all__ = ["SqliteStore", "SqliteStats", "ClusterTakenOver", "default_state_path", "BUSY_TIMEOUT"]
 
 log = logging.getLogger("flask_clustershazbot")
 
@@ -58,6 +62,21 @@ log = logging.getLogger("flask_clustershazbot")
 BUSY_TIMEOUT = 3.0
 #: Seconds between two warnings about a lock held too long (per process).
 _BUSY_WARNING_EVERY = 60.0
+
+
+class ClusterTakenOver(StoreBusy):
+    """This process's state file now records another cluster: a server of
+    another cluster opened it (and emptied it) after this process did. Nothing
+    was written; answered 503 like a busy store, so the loop and the jobs skip
+    the round. The process is of the old cluster and should be stopped."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        ClientError.__init__(
+            self,
+            "This server's shared state now belongs to another cluster; this process no longer writes it.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
 
 def _dump_meta(meta: Meta) -> str:
     return meta_json(meta) if meta else ""
@@ -189,6 +208,11 @@ class SqliteStore:
         #: by reading only the rows written since, unless rows were deleted.
         self._seq = 0
         self._generation = 0
+        #: The generation at which the file last recorded our cluster: it is
+        #: checked again only when the generation changes (another cluster
+        #: empties the file by bumping it), not on every transaction.
+        self._checked_generation: int | None = None
+        self._told_taken_over = False
         self._stats = SqliteStats(self)
 
     @property
@@ -231,9 +255,16 @@ class SqliteStore:
         section 7). Each process checks once, when it opens the file; the
         first that finds another cluster's view empties it under the write
         lock, and the others then find their own: nothing is emptied twice.
-        A process of the same cluster with the same secrets only reads."""
-        if self._stored_cluster(conn) == cluster:
+        A process of the same cluster with the same secrets only reads.
+
+        The fingerprints are slow on purpose (:mod:`.identity`): they are
+        computed before taking the write lock, once per salt and secret."""
+        stored = self._stored_cluster(conn)
+        if stored is not None and stored == cluster.saved(stored.salt):
             return
+        # A file without an identity gets a new salt; fingerprinted here, not
+        # under the lock (kept unless another process records one first).
+        fresh = cluster.saved(new_salt()) if stored is None else None
         conn.execute("BEGIN IMMEDIATE")
         try:
             stored = self._stored_cluster(conn)
@@ -241,11 +272,20 @@ class SqliteStore:
                 has_view = conn.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is not None
                 if has_view:  # saved by an earlier version: it may be any cluster's
                     self._empty(conn, "records no cluster (saved by an earlier version)")
-            elif not stored.same_cluster(cluster):
-                self._empty(conn, "was saved by another cluster (another master list, or no gossip secret in common)")
+                ours = fresh or cluster.saved(new_salt())
+            else:
+                if not stored.is_cluster(cluster):
+                    self._empty(
+                        conn, "was saved by another cluster (another master list, or no gossip secret in common)"
+                    )
+                ours = cluster.saved(stored.salt)
             conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("cluster_master_list", cluster.master_list), ("cluster_secrets", cluster.encode_secrets())],
+                [
+                    ("cluster_master_list", ours.master_list),
+                    ("cluster_salt", ours.salt.hex()),
+                    ("cluster_secrets", ours.encode_fingerprints()),
+                ],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -253,13 +293,40 @@ class SqliteStore:
             raise
 
     @staticmethod
-    def _stored_cluster(conn: sqlite3.Connection) -> ClusterIdentity | None:
+    def _stored_cluster(conn: sqlite3.Connection) -> SavedIdentity | None:
+        """The recorded cluster; None for a file without one, or with
+        unsalted fingerprints (a development build's): it is not trusted."""
         rows = dict(
-            conn.execute("SELECT key, value FROM meta WHERE key IN ('cluster_master_list', 'cluster_secrets')")
+            conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('cluster_master_list', 'cluster_salt', 'cluster_secrets')"
+            )
         )
-        if rows.get("cluster_master_list") is None or rows.get("cluster_secrets") is None:
+        if any(rows.get(k) is None for k in ("cluster_master_list", "cluster_salt", "cluster_secrets")):
             return None
-        return ClusterIdentity.decode(str(rows["cluster_master_list"]), str(rows["cluster_secrets"]))
+        return SavedIdentity.decode(
+            str(rows["cluster_master_list"]), str(rows["cluster_salt"]), str(rows["cluster_secrets"])
+        )
+
+    def _check_still_ours(self, conn: sqlite3.Connection, generation: int) -> None:
+        """Raise :class:`ClusterTakenOver` if the file now records another
+        cluster than this process's. Checked once per generation: a process
+        of another cluster that opens the file empties it, which always
+        starts a new generation."""
+        if self.cluster is None or generation == self._checked_generation:
+            return
+        stored = self._stored_cluster(conn)
+        if stored is not None and stored.is_cluster(self.cluster):
+            self._checked_generation, self._told_taken_over = generation, False
+            return
+        self._stats.take_pending()  # this cluster's counts have no file left to go to
+        if not self._told_taken_over:
+            self._told_taken_over = True
+            log.warning(
+                "the view saved in %s now belongs to another cluster (a server of another cluster opened it): "
+                "this process, of the old cluster, no longer writes it and answers 503; stop or restart it",
+                self.path,
+            )
+        raise ClusterTakenOver(retry_after=max(1, round(self.busy_timeout)))
 
     def _empty(self, conn: sqlite3.Connection, why: str) -> None:
         """Forget the saved view and everything else of the run that saved it:
@@ -325,6 +392,7 @@ class SqliteStore:
         """The membership as committed: the cache plus the rows other
         processes wrote since, or a full load when rows were deleted."""
         seq, generation = self._meta_int(conn, "seq"), self._meta_int(conn, "generation")
+        self._check_still_ours(conn, generation)
         if cached is None or generation != self._generation:
             membership, since = self._new_membership(), -1
         else:
@@ -385,12 +453,16 @@ class SqliteStore:
 
     def flush_pending(self) -> None:
         """Write this process's pending counters now. Takes the write lock
-        (raises :class:`StoreBusy` if it stays taken), not the view."""
+        (raises :class:`StoreBusy` if it stays taken), not the view; raises
+        :class:`ClusterTakenOver` (dropping them) if another cluster took the
+        file over."""
         with self._lock:
             with self._busy_is_503():
                 conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
             try:
+                if self.cluster is not None:
+                    self._check_still_ours(conn, self._meta_int(conn, "generation"))
                 self._write_pending(conn)
                 conn.execute("COMMIT")
             except BaseException:

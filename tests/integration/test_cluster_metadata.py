@@ -25,7 +25,7 @@ WORKERS = 2
 #: Zones a, b, a: a filter on zone "a" picks two servers of three.
 METADATA = [{"zone": "a", "role": "web"}, {"zone": "b", "role": "web"}, {"zone": "a", "role": "web"}]
 #: Keys to ask about: plain, with slashes, and non-ASCII (sent percent-encoded).
-KEYS = [f"job-{i}" for i in range(180)] + [f"user/{i}/cart" for i in range(10)] + [f"clé-{i}-✓" for i in range(10)]
+KEYS = [f"job-{i}" for i in range(60)] + [f"user/{i}/cart" for i in range(10)] + [f"clé-{i}-✓" for i in range(10)]
 
 Cluster = Callable[[], list[GunicornServer]]
 
@@ -142,7 +142,7 @@ def test_owners_agree_everywhere_and_a_drain_moves_only_the_drained_servers_keys
 
     before = owners(servers[0])
     assert before == {key: rendezvous(key, urls) for key in KEYS}  # the specified hash, all three candidates
-    assert set(before.values()) == set(urls)  # 200 keys land on every server
+    assert set(before.values()) == set(urls)  # 80 keys land on every server
     for server in servers[1:]:
         assert owners(server) == before
 

@@ -72,32 +72,41 @@ def test_lame_duck_is_seconds() -> None:
     assert "SHAZBOT_LAME_DUCK" in problems({**GOOD, "SHAZBOT_LAME_DUCK": "-1"})
 
 
+CERTS = Path(__file__).resolve().parent.parent / "support" / "certs"
+
+
 def test_tls_files_are_checked_without_showing_their_contents(tmp_path: Path) -> None:
-    key = tmp_path / "client.key"
-    key.write_text("-----BEGIN PRIVATE KEY-----\nSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n")
-    cert = tmp_path / "client.pem"
-    cert.write_text("CERT")
-    config = load_config({**GOOD, "SHAZBOT_TLS_CA": str(cert), "SHAZBOT_TLS_CERT": str(cert),
-                          "SHAZBOT_TLS_KEY": str(key)}, environ={})
-    assert config.tls_request_args == {"verify": str(cert), "cert": (str(cert), str(key))}
+    ca, cert, key = str(CERTS / "ca.pem"), str(CERTS / "client.pem"), str(CERTS / "client.key")
+    config = load_config({**GOOD, "SHAZBOT_TLS_CA": ca, "SHAZBOT_TLS_CERT": cert, "SHAZBOT_TLS_KEY": key},
+                         environ={})
+    assert config.tls_request_args == {"verify": ca, "cert": (cert, key)}
+
+    fake = tmp_path / "client.key"
+    fake.write_text("-----BEGIN PRIVATE KEY-----\nSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n")
+    bad = problems({**GOOD, "SHAZBOT_TLS_CA": str(fake), "SHAZBOT_TLS_CERT": cert, "SHAZBOT_TLS_KEY": str(fake)})
+    assert "no usable certificate" in bad["SHAZBOT_TLS_CA"] and "SHAZBOT_TLS_CERT" in bad
+    assert "SECRETKEYMATERIAL" not in str(ConfigError(bad))
+    encrypted = problems({**GOOD, "SHAZBOT_TLS_CERT": cert, "SHAZBOT_TLS_KEY": str(CERTS / "client-encrypted.key")})
+    assert "pass phrase" in encrypted["SHAZBOT_TLS_KEY"]
+    mismatch = problems({**GOOD, "SHAZBOT_TLS_CERT": cert, "SHAZBOT_TLS_KEY": str(CERTS / "other.key")})
+    assert "does not match" in mismatch["SHAZBOT_TLS_KEY"]
 
     missing = problems({**GOOD, "SHAZBOT_TLS_CA": str(tmp_path / "nope.pem")})
     assert "existing file" in missing["SHAZBOT_TLS_CA"] and "nope.pem" in missing["SHAZBOT_TLS_CA"]
-    alone = problems({**GOOD, "SHAZBOT_TLS_CERT": str(cert)})
+    alone = problems({**GOOD, "SHAZBOT_TLS_CERT": cert})
     assert "SHAZBOT_TLS_KEY" in alone["SHAZBOT_TLS_CERT"]
     if os.geteuid() != 0:  # root reads anything
-        key.chmod(0)
-        unreadable = problems({**GOOD, "SHAZBOT_TLS_CERT": str(cert), "SHAZBOT_TLS_KEY": str(key)})
+        fake.chmod(0)
+        unreadable = problems({**GOOD, "SHAZBOT_TLS_CERT": cert, "SHAZBOT_TLS_KEY": str(fake)})
         assert "cannot be read" in unreadable["SHAZBOT_TLS_KEY"]
     everything = str(ConfigError(problems({**GOOD, "SHAZBOT_TLS_KEY": str(tmp_path)})))
     assert "SECRETKEYMATERIAL" not in everything
 
 
 def test_environment_ca_bundle_does_not_replace_the_configured_one(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("CA")
-    config = load_config({**GOOD, "SHAZBOT_TLS_CA": str(ca)}, environ={"REQUESTS_CA_BUNDLE": "/elsewhere.pem"})
-    assert config.tls_request_args["verify"] == str(ca)
+    ca = str(CERTS / "ca.pem")
+    config = load_config({**GOOD, "SHAZBOT_TLS_CA": ca}, environ={"REQUESTS_CA_BUNDLE": "/elsewhere.pem"})
+    assert config.tls_request_args["verify"] == ca
 
 
 def test_dns_source_needs_no_update_url() -> None:

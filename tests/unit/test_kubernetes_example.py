@@ -58,7 +58,7 @@ def test_the_base_url_is_the_name_coredns_gives_the_pod_in_the_srv_records() -> 
     variables = env()
     assert variables["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     script = container()["args"][0]
-    dashed_ip = '$$(echo "$POD_IP" | tr . -)'  # $$: not expanded by Kubernetes, by the shell
+    dashed_ip = '$$(echo "$POD_IP" | tr .: --)'  # $$: not expanded by Kubernetes, by the shell
     assert f'SHAZBOT_BASE_URL="http://{dashed_ip}.shazbot.$POD_NAMESPACE.svc.cluster.local:8000"' in script
     assert "exec gunicorn --config python:flask_clustershazbot.gunicorn" in script
 

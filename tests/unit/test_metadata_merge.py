@@ -116,7 +116,7 @@ def test_merge_with_metadata_is_idempotent(a: list[ServerEntry]) -> None:
     assert merged(a, list(once.values())) == once
 
 
-@settings(max_examples=200)
+@settings(max_examples=60)
 @given(views.flatmap(lambda v: st.tuples(st.just(v), st.permutations(v), st.integers(0, len(v)))))
 def test_any_order_and_split_of_the_same_entries_gives_the_same_view(
     drawn: tuple[list[ServerEntry], list[ServerEntry], int],
@@ -238,7 +238,7 @@ def test_malformed_meta_on_the_wire_becomes_an_entry_merge_refuses(wire_meta: An
     assert meta_from_wire(wire_meta) == MALFORMED_META
 
 
-@settings(max_examples=200)
+@settings(max_examples=50)
 @given(views, views, st.data())
 def test_bad_metadata_is_refused_per_entry_and_changes_nothing(
     held: list[ServerEntry], good: list[ServerEntry], data: st.DataObject
@@ -316,12 +316,14 @@ wire_views = st.lists(
 )
 
 
+@settings(max_examples=40)
 @given(wire_views)
 def test_entries_with_metadata_survive_encode_and_decode(view: list[ServerEntry]) -> None:
     decoded = load_gossip(parse_json(encode_gossip(view)))
     assert sorted(decoded) == sorted(view)
 
 
+@settings(max_examples=40)
 @given(wire_views)
 def test_fast_encoding_with_metadata_parses_to_the_plain_encoding(view: list[ServerEntry]) -> None:
     assert json.loads(encode_gossip(view)) == json.loads(json.dumps(gossip_message(view)))
@@ -376,7 +378,7 @@ def outcome(schema: Schema, data: Any) -> tuple[str, Any]:
     return ("ok", values)
 
 
-@settings(max_examples=400)
+@settings(max_examples=150)
 @given(st.lists(items, max_size=6))
 def test_fast_entry_list_reads_meta_exactly_as_the_schema_does(data: list[Any]) -> None:
     assert outcome(FastSchema(), data) == outcome(PlainSchema(), data)

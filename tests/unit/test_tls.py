@@ -169,3 +169,11 @@ def test_a_tls_failure_is_logged_once_per_peer_until_a_success(caplog: pytest.Lo
 def test_failure_memory_is_bounded() -> None:
     memory = TlsFailureMemory(limit=2)
     assert [memory.first_failure(p) for p in ("a", "b", "a", "c", "a", "b")] == [True, True, False, True, False, True]
+
+
+def test_a_new_reason_for_the_same_peer_is_logged_again() -> None:
+    memory = TlsFailureMemory()
+    assert memory.first_failure("a", "no client certificate")
+    assert not memory.first_failure("a", "no client certificate")
+    assert memory.first_failure("a", "did not verify")  # the cert fixed, the CA now wrong
+    assert not memory.first_failure("a", "did not verify")

@@ -137,3 +137,24 @@ def test_allow_list_patterns_match_the_idna_form_of_international_hosts() -> Non
     assert allow.allows(normalize_base_url("http://bücher.example/"))
     assert allow.allows("http://xn--bcher-kva.example/")
     assert not allow.allows("http://buecher.example/")
+
+
+# -- one host for every parser ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://2130706433\\.x.shazbot.test:8000/",  # urllib3 connects to 2130706433 (127.0.0.1)
+        "http://h\\@evil.example/",
+        "http://h:8000\\/",
+        "http://h/a\\b/",
+        "http://h\\",
+    ],
+)
+def test_refuses_a_backslash_which_parsers_read_differently(bad: str) -> None:
+    # urlsplit keeps a backslash in the host; urllib3 and browsers (WHATWG)
+    # read it as "/": the allow-list would check one host, requests connect
+    # to another.
+    with pytest.raises(InvalidBaseUrl, match="backslash"):
+        normalize_base_url(bad)

@@ -130,7 +130,7 @@ def build(session: nox.Session) -> None:
 
     # The wheel file itself (so pip never builds the source tree), with its
     # dependencies and extras, then what the tests need.
-    session.install(f"{wheels[0]}[metrics,s3]", "-r", "requirements-test.txt")
+    session.install(f"{wheels[0]}[metrics,s3,dns]", "-r", "requirements-test.txt")
 
     unpacked = Path(tempfile.mkdtemp(prefix="shazbot-sdist-"))
     try:

@@ -86,9 +86,12 @@ def _load_meta(text: str | None) -> Meta:
     if not text:
         return NO_META
     try:
-        return meta_from_wire(json.loads(text))
+        meta = meta_from_wire(json.loads(text))
     except ValueError:
-        return MALFORMED_META
+        meta = MALFORMED_META
+    # A damaged row loses its metadata rather than gossip a refusal marker;
+    # the server it describes sends it again with its next version.
+    return NO_META if meta == MALFORMED_META else meta
 
 
 _SCHEMA = """

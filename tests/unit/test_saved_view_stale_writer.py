@@ -7,6 +7,7 @@ slow fingerprints (docs/protocol.md section 7)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -56,7 +57,7 @@ def peers(path: Path, identity: ClusterIdentity) -> set[str]:
 
 
 def stored_meta(path: Path) -> dict[str, str]:
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # a connection's own `with` does not close it
         return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
@@ -147,7 +148,7 @@ def test_a_file_with_unsalted_fingerprints_is_emptied_once(
     path = tmp_path / "state.sqlite3"
     learn(open_store(path, None), "http://peer/", 5)
     unsalted = hashlib.sha256(b"flask-clustershazbot saved view\0old-secret").hexdigest()[:16]
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:  # close, and commit
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                          [("cluster_master_list", OLD.master_list), ("cluster_secrets", unsalted)])
     with caplog.at_level(logging.WARNING, logger="flask_clustershazbot"):

@@ -44,7 +44,10 @@ def test_page_shows_the_cluster_and_a_drain_in_chromium(
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
             page.goto(a.url(""))
-            page.wait_for_function("document.querySelectorAll('#servers tr').length === 3", timeout=15_000)
+            # A locator, not wait_for_function: its polling evals a string,
+            # which the page's CSP (no 'unsafe-eval') rightly refuses.
+            page.locator("#servers tr").nth(2).wait_for(timeout=15_000)
+            assert page.locator("#servers tr").count() == 3
             for server in group:
                 assert page.locator(f'tr[data-url="{server.base_url}"] .badge').inner_text() == "online"
             # The style file applied under the page's CSP ('self' only), and nothing was blocked.

@@ -28,7 +28,10 @@ def test_metadata_is_shown_as_text(servers: Callable[..., Server], http_env: dic
             context = browser.new_context(http_credentials={"username": "ops", "password": CONTROL_SECRET})
             page = context.new_page()
             page.goto(plain.url(""))
-            page.wait_for_function("document.querySelectorAll('#servers tr').length === 2", timeout=15_000)
+            # A locator, not wait_for_function: its polling evals a string,
+            # which the page's CSP (no 'unsafe-eval') rightly refuses.
+            page.locator("#servers tr").nth(1).wait_for(timeout=15_000)
+            assert page.locator("#servers tr").count() == 2
             cell = page.locator(f'tr[data-url="{tagged.base_url}"] td.meta')
             assert cell.inner_text() == f"note={MARKUP}, role=web"
             assert page.locator("#injected").count() == 0

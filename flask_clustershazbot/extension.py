@@ -210,10 +210,7 @@ class Shazbot:
         drained server owns nothing. Views agree once a change has spread, not
         before: this is not a lock. A filter name that is not a metadata key,
         or a value that is not a string, is a ``ValueError``."""
-        checked = check_filters(filters)
-        if not all(isinstance(value, str) for value in checked.values()):
-            raise ValueError("filters map metadata keys to string values")
-        return owner_in_view(key, self.node.entries(), checked)
+        return owner_in_view(key, self.node.entries(), check_filters(filters))
 
     def owns(self, key: str, /, **filters: str) -> bool:
         """Whether this server owns ``key`` (:meth:`owner`, same ``filters``)."""

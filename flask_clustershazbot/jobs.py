@@ -117,8 +117,6 @@ class ClusterJobs:
         if not callable(func):
             raise TypeError("cluster_job decorates a function")
         checked_filters = check_filters(filters or {})
-        if not all(isinstance(v, str) for v in checked_filters.values()):
-            raise ValueError("cluster job filters map metadata keys to string values")
         job = ClusterJob(job_id, func, make_trigger(trigger, trigger_args), checked_filters)
         with self._lock:
             held = self._jobs.get(job_id)

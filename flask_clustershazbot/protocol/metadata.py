@@ -23,6 +23,7 @@ __all__ = [
     "meta_from_wire",
     "meta_size",
     "meta_json",
+    "shown_key",
     "matches",
 ]
 
@@ -44,19 +45,21 @@ DEFAULT_MAX_METADATA_BYTES = 1024
 KEY_PATTERN = re.compile(r"[a-z0-9_.-]{1,64}")
 
 
-def _canonical(pairs: Meta) -> str:
-    return json.dumps(dict(pairs), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-
-
 def meta_json(meta: Meta) -> str:
     """The canonical JSON text of ``meta``: keys sorted, no spaces, UTF-8
-    characters as they are. This is what is sent and what the size limit counts."""
-    return _canonical(meta)
+    characters as they are. This is what the size limit counts."""
+    return json.dumps(dict(meta), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def meta_size(meta: Meta) -> int:
     """The size in bytes of ``meta``'s canonical encoding (UTF-8)."""
-    return len(_canonical(meta).encode())
+    return len(meta_json(meta).encode())
+
+
+def shown_key(key: object) -> str:
+    """A metadata key as an error may show it: as it is when short and
+    printable, else a placeholder (never odd text into a terminal or log)."""
+    return key if isinstance(key, str) and key.isprintable() and len(key) <= 80 else "(unprintable or long)"
 
 
 def _check(mapping: Any) -> Meta:
@@ -67,8 +70,7 @@ def _check(mapping: Any) -> Meta:
     pairs: list[tuple[str, str]] = []
     for key, value in mapping.items():
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-            shown = key if isinstance(key, str) and key.isprintable() and len(key) <= 80 else "(unprintable or long)"
-            raise ValueError(f"key {shown!r} must match [a-z0-9_.-]{{1,64}}")
+            raise ValueError(f"key {shown_key(key)!r} must match [a-z0-9_.-]{{1,64}}")
         if not isinstance(value, str):
             raise ValueError(f"the value of {key!r} must be a string")
         if not value.isprintable():

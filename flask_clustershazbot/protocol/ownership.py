@@ -12,13 +12,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from .metadata import KEY_PATTERN, matches
+from .metadata import KEY_PATTERN, matches, shown_key
 from .model import ServerEntry
 
 __all__ = ["MAX_KEY_BYTES", "weight", "owner_of", "owner_in_view", "check_key", "check_filters"]
 
 #: The longest key ``GET {prefix}/owner/<key>`` accepts, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
+
+
+def _key_hash(key: str) -> hashlib._Hash:
+    # The key's part of every weight for it, hashed once per lookup.
+    return hashlib.sha256(key.encode("utf-8") + b"\x00")
+
+
+def _weight(key_hash: hashlib._Hash, base_url: str) -> int:
+    digest = key_hash.copy()
+    digest.update(base_url.encode("utf-8"))
+    return int.from_bytes(digest.digest()[:8], "big")
 
 
 def weight(key: str, base_url: str) -> int:
@@ -28,8 +39,7 @@ def weight(key: str, base_url: str) -> int:
     wire. The 0x00 separator keeps the encoding unambiguous: a base URL never
     holds one. ``UnicodeEncodeError`` (a ``ValueError``) for a key that is not
     valid Unicode (a lone surrogate)."""
-    digest = hashlib.sha256(key.encode("utf-8") + b"\x00" + base_url.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
+    return _weight(_key_hash(key), base_url)
 
 
 def owner_of(key: str, candidates: Iterable[str]) -> str | None:
@@ -39,12 +49,9 @@ def owner_of(key: str, candidates: Iterable[str]) -> str | None:
     ``candidates`` does not matter, nor do repeats."""
     best: str | None = None
     best_weight = -1
-    # weight(), with the key's part hashed once: a third faster per server.
-    prefix = hashlib.sha256(key.encode("utf-8") + b"\x00")
+    key_hash = _key_hash(key)
     for url in candidates:
-        digest = prefix.copy()
-        digest.update(url.encode("utf-8"))
-        w = int.from_bytes(digest.digest()[:8], "big")
+        w = _weight(key_hash, url)
         if w > best_weight or (w == best_weight and best is not None and url < best):
             best, best_weight = url, w
     return best
@@ -77,10 +84,12 @@ def check_key(key: str) -> str:
 
 def check_filters(filters: Mapping[str, str]) -> dict[str, str]:
     """``filters`` as a dict if every name is a valid metadata key
-    (``[a-z0-9_.-]{1,64}``); otherwise ``ValueError`` says which is not
-    (escaped, so nothing odd reaches a terminal or a log)."""
-    for name in filters:
-        if not KEY_PATTERN.fullmatch(name):
-            shown = name if name.isprintable() and len(name) <= 80 else "(unprintable or long)"
-            raise ValueError(f"Filter {shown!r} is not a metadata key: keys match [a-z0-9_.-]{{1,64}}.")
+    (``[a-z0-9_.-]{1,64}``) and every value a string; otherwise
+    ``ValueError`` says which is not (escaped, so nothing odd reaches a
+    terminal or a log)."""
+    for name, value in filters.items():
+        if not isinstance(name, str) or not KEY_PATTERN.fullmatch(name):
+            raise ValueError(f"Filter {shown_key(name)!r} is not a metadata key: keys match [a-z0-9_.-]{{1,64}}.")
+        if not isinstance(value, str):
+            raise ValueError(f"Filter {name!r} must have a string value: filters map metadata keys to string values.")
     return dict(filters)

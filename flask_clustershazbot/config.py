@@ -457,10 +457,14 @@ KNOWN_KEYS = frozenset(
 )
 
 
-def _is_set(app_config: Mapping[str, Any], env: Mapping[str, str], key: str) -> bool:
+def _given(app_config: Mapping[str, Any], env: Mapping[str, str], key: str) -> Any:
+    """``key``'s raw value: from ``app.config``, else the environment, else None."""
     value = app_config.get(key)
-    if value is None:
-        value = env.get(key)
+    return env.get(key) if value is None else value
+
+
+def _is_set(app_config: Mapping[str, Any], env: Mapping[str, str], key: str) -> bool:
+    value = _given(app_config, env, key)
     return value is not None and str(value).strip() != ""
 
 
@@ -518,8 +522,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
     read("SHAZBOT_MASTER_LIST", "master_list", _read_source, required=True)
     # From the value as given: a malformed DNS source is still a DNS source,
     # which needs no write settings (one error, not three).
-    given_source = app_config.get("SHAZBOT_MASTER_LIST")
-    given_source = env.get("SHAZBOT_MASTER_LIST") if given_source is None else given_source
+    given_source = _given(app_config, env, "SHAZBOT_MASTER_LIST")
     dns_source = is_dns_url(str(given_source or "").strip())
     if "master_list" in values and dns_source and importlib.util.find_spec("dns") is None:
         problems["SHAZBOT_MASTER_LIST"] = (
@@ -530,8 +533,7 @@ def load_config(app_config: Mapping[str, Any], environ: Mapping[str, str] | None
         write_keys = ("SHAZBOT_MASTER_LIST_UPDATE", "SHAZBOT_MASTER_LIST_UPDATE_AUTH",
                       "SHAZBOT_UPDATE_MASTER_LIST_ON_SHUTDOWN")
         for key in write_keys:
-            raw = app_config.get(key)
-            raw = env.get(key) if raw is None else raw
+            raw = _given(app_config, env, key)
             # An explicit "no write at shutdown" agrees with a read-only source.
             if key.endswith("ON_SHUTDOWN") and str(raw).strip().lower() in _FALSE:
                 continue

@@ -85,12 +85,12 @@ def _dump_meta(meta: Meta) -> str:
 def _load_meta(text: str | None) -> Meta:
     if not text:
         return NO_META
+    # A damaged row loses its metadata rather than gossip a refusal marker;
+    # the server it describes sends it again with its next version.
     try:
         meta = meta_from_wire(json.loads(text))
     except ValueError:
-        meta = MALFORMED_META
-    # A damaged row loses its metadata rather than gossip a refusal marker;
-    # the server it describes sends it again with its next version.
+        return NO_META
     return NO_META if meta == MALFORMED_META else meta
 
 

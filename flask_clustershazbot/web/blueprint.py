@@ -12,6 +12,7 @@ from werkzeug.routing import PathConverter
 
 from ..auth import is_authorized
 from ..errors import ClientError, InvalidMessage, Unauthorized
+from ..protocol.metadata import shown_key
 from ..protocol.text import printable
 from ..transport import SENDER_HEADER
 from ..urls import InvalidBaseUrl, canonical_base_url
@@ -108,8 +109,7 @@ def create_blueprint(handlers: RequestHandlers, url_prefix: str) -> Blueprint:
         filters: dict[str, str] = {}
         for name, values in request.args.lists():
             if len(values) != 1:
-                shown = name if name.isprintable() and len(name) <= 80 else "(unprintable or long)"
-                raise InvalidMessage(f"Filter {shown!r} is given {len(values)} times; give each once.")
+                raise InvalidMessage(f"Filter {shown_key(name)!r} is given {len(values)} times; give each once.")
             filters[name] = values[0]
         return filters
 

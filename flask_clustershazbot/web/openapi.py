@@ -19,6 +19,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from ..config import ShazbotConfig
+from ..protocol.metadata import KEY_PATTERN
 from ..schemas import (
     MAX_SAFE_INTEGER,
     BaseUrl,
@@ -42,7 +43,7 @@ DEFAULT_PREFIX: str = ShazbotConfig.url_prefix  # SHAZBOT_URL_PREFIX's default, 
 #: JSON Schema's propertyNames, which OpenAPI 3.0 lacks, is an extension.
 VALID_META_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "x-propertyNames": {"pattern": "^[a-z0-9_.-]{1,64}$"},
+    "x-propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
     "additionalProperties": {"type": "string"},
 }
 
